@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite in one command: installs dependencies, then builds and runs
+# every test twice, in Release and under AddressSanitizer + UndefinedBehaviorSanitizer.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+"$root/scripts/install-deps.sh"
+jobs="$(nproc)"
+
+for preset in release asan; do
+  echo "== $preset build" >&2
+  cmake --preset "$preset" -DDHI_BUILD_TESTS=ON -DDHI_WERROR=ON >/dev/null
+  cmake --build "build/$preset" -j "$jobs"
+done
+
+status=0
+for preset in release asan; do
+  echo "== $preset tests" >&2
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir "build/$preset" -j "$jobs" --output-on-failure || status=1
+done
+exit $status

@@ -1,0 +1,22 @@
+// Registration of the `dhi` subcommands. Each adds its options to the app and,
+// when selected, sets `action` to the work to do after parsing.
+#pragma once
+
+#include <functional>
+
+#include "core/expected.h"
+
+namespace CLI {
+class App;
+}
+
+namespace dhi::cli {
+
+using Action = std::function<Status()>;
+
+void register_run(CLI::App& app, Action& action);
+void register_chat(CLI::App& app, Action& action);
+void register_tokenize(CLI::App& app, Action& action);
+void register_info(CLI::App& app, Action& action);
+
+}  // namespace dhi::cli

@@ -1,0 +1,123 @@
+#include "cli/common.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <random>
+
+namespace dhi::cli {
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+void on_sigint(int) {
+  if (g_interrupted.exchange(true)) _exit(130);
+}
+
+}  // namespace
+
+bool stdout_is_terminal() { return isatty(STDOUT_FILENO) != 0; }
+bool stderr_is_terminal() { return isatty(STDERR_FILENO) != 0; }
+
+std::atomic<bool>& interrupt_flag() { return g_interrupted; }
+
+void install_interrupt_handler() {
+  struct sigaction sa = {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+}
+
+Expected<std::unique_ptr<gguf::GgufFile>> open_gguf(const std::string& path) {
+  auto file = gguf::GgufFile::open(path);
+  if (!file) return file.error();
+  return std::make_unique<gguf::GgufFile>(std::move(file).value());
+}
+
+Expected<LoadedModel> load_model(const std::string& path) {
+  const auto t0 = std::chrono::steady_clock::now();
+  LoadedModel lm;
+  DHI_ASSIGN_OR_RETURN(lm.file, open_gguf(path));
+
+  auto tokenizer = tok::Tokenizer::from_gguf(*lm.file);
+  if (!tokenizer) return make_error(path, ": ", tokenizer.error().message);
+  lm.tokenizer = std::make_unique<tok::Tokenizer>(std::move(tokenizer).value());
+
+  const bool show_progress = stderr_is_terminal();
+  model::LoadOptions opts;
+  int last_percent = -1;
+  if (show_progress) {
+    opts.on_progress = [&](double fraction) {
+      int percent = int(fraction * 100);
+      if (percent == last_percent) return;
+      last_percent = percent;
+      std::fprintf(stderr, "\rloading %s: %3d%%", path.c_str(), percent);
+      std::fflush(stderr);
+    };
+  }
+  auto model = model::Model::load(*lm.file, opts);
+  if (show_progress && last_percent >= 0) std::fprintf(stderr, "\r\033[K");
+  if (!model) return make_error(path, ": ", model.error().message);
+  lm.model = std::move(model).value();
+  lm.load_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return lm;
+}
+
+Expected<chat::TemplateFamily> choose_template(const gguf::GgufFile& file,
+                                               const std::string& override_name) {
+  if (!override_name.empty()) return chat::template_from_name(override_name);
+  const gguf::Value* v = file.find("tokenizer.chat_template");
+  const std::string* source = v ? v->as_string() : nullptr;
+  if (!source)
+    return make_error("the model has no chat template (tokenizer.chat_template); pass "
+                      "--chat-template NAME, or --raw to use the prompt as plain text");
+  auto family = chat::detect_template(*source);
+  if (!family)
+    return make_error(family.error().message,
+                      "; pass --chat-template NAME, or --raw to use the prompt as plain text");
+  return family;
+}
+
+void add_generation_options(CLI::App& cmd, GenerationOptions& o) {
+  cmd.add_option("-m,--model", o.model_path, "GGUF model file")->required();
+  cmd.add_option("-n,--n-predict", o.n_predict, "Tokens to generate (-1: until the model stops)")
+      ->check(CLI::Range(-1, 1 << 30));
+  cmd.add_option("-c,--ctx", o.n_ctx, "Context length (0: the model's, capped at 4096)")
+      ->check(CLI::Range(0u, 1u << 24));
+  cmd.add_option("-t,--threads", o.n_threads, "CPU threads (0: all cores)")
+      ->check(CLI::Range(0, 1024));
+  cmd.add_option("--temp", o.sampling.temperature, "Temperature (0: greedy)")
+      ->default_val(0.6f);
+  cmd.add_option("--top-k", o.sampling.top_k, "Top-k (0: off)")->default_val(40);
+  cmd.add_option("--top-p", o.sampling.top_p, "Top-p (1: off)")->default_val(0.95f);
+  cmd.add_option("--min-p", o.sampling.min_p, "Min-p (0: off)")->default_val(0.05f);
+  cmd.add_option("--repeat-penalty", o.sampling.repeat_penalty, "Repetition penalty (1: off)")
+      ->default_val(1.0f);
+  cmd.add_option("--repeat-last-n", o.sampling.repeat_last_n, "Tokens the penalties look back on")
+      ->default_val(64);
+  cmd.add_option("--frequency-penalty", o.sampling.frequency_penalty, "Frequency penalty")
+      ->default_val(0.0f);
+  cmd.add_option("--presence-penalty", o.sampling.presence_penalty, "Presence penalty")
+      ->default_val(0.0f);
+  cmd.add_option_function<uint64_t>(
+      "--seed", [&o](uint64_t s) { o.sampling.seed = s; o.seed_given = true; },
+      "Random seed (same seed, same output)");
+  cmd.add_option("--stop", o.stop, "Stop string (repeatable)");
+  cmd.add_option("-s,--system", o.system_prompt, "System prompt");
+  cmd.add_option("--chat-template", o.chat_template,
+                 "Chat template family: deepseek-r1, chatml, llama3, llama2");
+  cmd.add_option("--reasoning", o.reasoning_mode,
+                 "How to print <think> reasoning: show, dim, hide (auto: dim on a terminal)")
+      ->check(CLI::IsMember({"auto", "show", "dim", "hide"}));
+}
+
+Status finalize_generation_options(GenerationOptions& o) {
+  if (!o.seed_given) o.sampling.seed = std::random_device{}();
+  return sampling::validate(o.sampling);
+}
+
+}  // namespace dhi::cli

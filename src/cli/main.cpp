@@ -1,0 +1,39 @@
+// The `dhi` executable: parses the command line and runs one subcommand. Every
+// failure ends as one line on stderr and a non-zero exit code.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+
+int main(int argc, char** argv) {
+  using namespace dhi::cli;
+  CLI::App app{"dhi: run open-weight reasoning models on the hardware you have", "dhi"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "dhi 0.1.0");
+  Action action;
+  register_run(app, action);
+  register_chat(app, action);
+  register_tokenize(app, action);
+  register_info(app, action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  install_interrupt_handler();
+  try {
+    dhi::Status status = action();
+    if (!status) {
+      std::fflush(stdout);
+      std::fprintf(stderr, "dhi: error: %s\n", status.error().message.c_str());
+      return 1;
+    }
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "dhi: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
