@@ -49,6 +49,12 @@ class GgufFile {
   const TensorInfo* find_tensor(std::string_view name) const;
 
  private:
+  // Error helpers for the getters; messages start with the path when there is one.
+  std::string key_context(std::string_view key) const;
+  Error missing_key(std::string_view key) const;
+  Error wrong_type(std::string_view key, const char* expected, const Value& v) const;
+  static std::string describe(const Value& v);
+
   MappedFile file_;
   std::span<const uint8_t> bytes_;
   uint32_t version_ = 0;
