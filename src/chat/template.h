@@ -1,0 +1,66 @@
+// Chat templates rendered natively. A GGUF model carries its chat format as a
+// Jinja program (`tokenizer.chat_template`); rather than embed a Jinja engine we
+// recognise the family from the template source and render what that Jinja
+// program renders, byte for byte, for plain system/user/assistant messages.
+// Tool calls and tool messages are not supported (the caller gets an error).
+//
+// The rendered text never starts with the BOS token's text even where the Jinja
+// source prints `bos_token` first: the caller encodes the prompt with the model's
+// own add-BOS rule. Special tokens appear as their text (`<|im_start|>`), so the
+// caller must tokenize with special-token parsing on.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/expected.h"
+
+namespace dhi::chat {
+
+enum class TemplateFamily {
+  DeepSeekR1,        // R1 distills, current template: generation prompt "<｜Assistant｜><think>\n"
+  DeepSeekR1Legacy,  // R1 distills, first (January 2025) template: generation prompt "<｜Assistant｜>"
+  ChatML,            // <|im_start|>role\n...<|im_end|>\n (Qwen2/2.5/3, OpenHermes, ...)
+  Llama3,            // <|start_header_id|>role<|end_header_id|>\n\n...<|eot_id|>
+  Llama2,            // [INST] <<SYS>>\n...\n<</SYS>>\n\n... [/INST]
+  Phi3,              // <|user|>\n...<|end|>\n<|assistant|>\n
+  Gemma,             // <start_of_turn>user\n...<end_of_turn>\n<start_of_turn>model\n
+};
+
+struct Message {
+  std::string role;  // "system", "user" or "assistant"
+  std::string content;
+};
+
+// Recognises the family from a model's `tokenizer.chat_template` source. An
+// unknown template is an error quoting its start and listing the known families.
+Expected<TemplateFamily> detect_template(std::string_view jinja_source);
+
+// Family from a user-given name ("deepseek-r1", "chatml", "llama3", "llama2",
+// ...; case-insensitive), for `--chat-template NAME`.
+Expected<TemplateFamily> template_from_name(std::string_view name);
+
+std::string_view template_name(TemplateFamily family);
+
+// Renders the conversation as the family's Jinja template does (less the leading
+// BOS text). `add_generation_prompt` appends the opening of an assistant turn.
+// Unknown roles, an empty conversation, and orders the template itself rejects
+// (Llama 2 and Gemma require user/assistant alternation) are errors.
+Expected<std::string> render(TemplateFamily family, std::span<const Message> messages,
+                             bool add_generation_prompt);
+
+// True when the rendered generation prompt already opens a reasoning block
+// ("<｜Assistant｜><think>\n"), so the model's output starts inside reasoning.
+bool opens_in_reasoning(TemplateFamily family, bool add_generation_prompt);
+
+// End-of-turn texts of the family, for use as stop strings in case the
+// tokenizer does not mark the corresponding tokens as end-of-generation.
+std::vector<std::string> stop_texts(TemplateFamily family);
+
+// Python's str.strip() (which Jinja's `trim` filter and `.strip()` call): removes
+// leading and trailing Unicode whitespace from UTF-8 text. Exposed for tests.
+std::string_view python_strip(std::string_view text);
+
+}  // namespace dhi::chat
