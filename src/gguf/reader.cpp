@@ -15,7 +15,6 @@ namespace dhi::gguf {
 namespace {
 
 constexpr uint32_t kMagic = 0x46554747;  // "GGUF" read as a little-endian u32
-constexpr uint64_t kDefaultAlignment = 32;
 constexpr uint32_t kMaxDims = 4;          // ggml tensors have at most 4 dimensions
 constexpr int kMaxArrayDepth = 8;         // nesting bound: keeps recursion shallow
 constexpr uint64_t kMaxElements = uint64_t(std::numeric_limits<int64_t>::max());

@@ -90,7 +90,7 @@ class Out {
 
 // A value whose payload matches its declared type (arrays: every item matches the
 // element type), so that to_bytes() writes exactly what was given.
-bool well_formed(const Value& v) {
+[[maybe_unused]] bool well_formed(const Value& v) {
   switch (v.type) {
     case ValueType::FLOAT32: case ValueType::FLOAT64:
       return std::holds_alternative<double>(v.data);
