@@ -1,0 +1,96 @@
+// CPU kernels for the transformer forward pass: matrix multiplication of a
+// (possibly quantized) weight matrix by a batch of f32 activations, RMS norm,
+// rotary position embedding, causal attention over a KV cache, SwiGLU and the
+// element-wise helpers. All work is spread over one persistent ThreadPool.
+//
+// Layout conventions (GGUF's): a weight matrix has n_rows rows of n_cols
+// contiguous elements (ne[0] = n_cols); activations are row-major
+// [n_tokens][n_cols]; outputs of matmul are [n_tokens][n_rows].
+//
+// The matmul today dequantizes weight rows to f32 (a small per-thread tile) and
+// dots them with f32 activations. The seam for quantized-activation kernels
+// (quantize x once per batch, integer dot per block) is matmul_rows_tile() in
+// matmul.cpp: it is the only place that touches weight bits.
+#pragma once
+
+#include <cstdint>
+
+#include "core/tensor_type.h"
+#include "core/thread_pool.h"
+
+namespace dhi::kernels::cpu {
+
+// A view of a weight matrix inside the mapped model file.
+struct WeightMatrix {
+  const void* data = nullptr;
+  TensorType type = TensorType::F32;
+  int64_t n_cols = 0;      // ne[0]: input features, contiguous
+  int64_t n_rows = 0;      // ne[1]: output features
+  uint64_t row_bytes = 0;  // bytes of one row (blocks of `type`)
+};
+
+// Whether matmul/get_rows handle weights of this type.
+bool weight_type_supported(TensorType t);
+
+// y[t * n_rows + r] = sum_c W[r][c] * x[t * n_cols + c] for t < n_tokens.
+void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_tokens, float* y);
+
+// y[i * n_cols ...] = row ids[i] of w, dequantized. ids must be in [0, n_rows).
+void get_rows(ThreadPool& pool, const WeightMatrix& w, const int32_t* ids, int64_t n_ids, float* y);
+
+// Plain f32 dot product (several accumulators so the compiler can vectorize).
+float dot_f32(const float* a, const float* b, int64_t n);
+
+// y[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight, per row of n elements.
+// x and y may alias.
+void rms_norm(ThreadPool& pool, const float* x, const float* weight, int64_t n_rows, int64_t n,
+              float eps, float* y);
+
+// y[r][i] += b[i] for each of n_rows rows of n elements.
+void add_bias(float* y, const float* b, int64_t n_rows, int64_t n);
+
+// y[i] += x[i].
+void add(float* y, const float* x, int64_t n);
+
+// gate[i] = silu(gate[i]) * up[i].
+void silu_mul(ThreadPool& pool, float* gate, const float* up, int64_t n);
+
+enum class RopePairing {
+  Adjacent,  // rotates (x[2i], x[2i+1]) — Llama's original ("NORM") layout
+  Half,      // rotates (x[i], x[i + n_rot/2]) — GPT-NeoX's layout (Qwen)
+};
+
+struct RopeParams {
+  RopePairing pairing = RopePairing::Adjacent;
+  int32_t n_rot = 0;                    // rotated dims per head (<= head_dim)
+  float base = 10000.0f;
+  float freq_scale = 1.0f;              // linear scaling: position * freq_scale
+  const float* freq_factors = nullptr;  // n_rot/2 divisors of each frequency (Llama 3.1), or null
+};
+
+// Rotates each head of x ([n_tokens][n_heads * head_dim]) in place by the angle
+// of its token's position.
+void rope(ThreadPool& pool, float* x, int64_t n_tokens, int32_t n_heads, int32_t head_dim,
+          const int32_t* positions, const RopeParams& p);
+
+// Causal attention of a batch of queries against a KV cache that already holds
+// every position the queries may see. Cache layout per sequence:
+// [n_ctx][n_head_kv * head_dim] for K and for V; sequence s starts at
+// s * seq_stride floats. Query t (sequence seq_ids[t], position positions[t])
+// attends to cache positions 0..positions[t] of its sequence. Query head h uses
+// KV head h / (n_head / n_head_kv) (grouped-query attention).
+struct AttentionArgs {
+  const float* q = nullptr;  // [n_tokens][n_head * head_dim]
+  float* out = nullptr;      // [n_tokens][n_head * head_dim]
+  int64_t n_tokens = 0;
+  int32_t n_head = 0, n_head_kv = 0, head_dim = 0;
+  const float* k_cache = nullptr;
+  const float* v_cache = nullptr;
+  int64_t seq_stride = 0;  // floats between sequences in the cache
+  const int32_t* seq_ids = nullptr;
+  const int32_t* positions = nullptr;
+  float scale = 1.0f;  // usually 1/sqrt(head_dim)
+};
+void attention(ThreadPool& pool, const AttentionArgs& a);
+
+}  // namespace dhi::kernels::cpu

@@ -1,0 +1,82 @@
+// Backend implementation over the CPU kernels in kernels/cpu, sharing one
+// thread pool for every operation.
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cpu/ops.h"
+#include "model/backend.h"
+
+namespace dhi::model {
+
+namespace {
+
+namespace kc = kernels::cpu;
+
+kc::WeightMatrix as_matrix(const TensorView& w) {
+  return {w.data, w.type, w.ne0, w.ne1, w.row_bytes};
+}
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int32_t n_threads) : pool_(n_threads) {}
+  std::string_view name() const override { return "cpu"; }
+
+  void get_rows(const TensorView& w, std::span<const int32_t> ids, float* out) override {
+    kc::get_rows(pool_, as_matrix(w), ids.data(), int64_t(ids.size()), out);
+  }
+  void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y) override {
+    kc::matmul(pool_, as_matrix(w), x, n_tokens, y);
+  }
+  void rms_norm(const float* x, const TensorView& w, int64_t n_rows, float eps, float* y) override {
+    kc::rms_norm(pool_, x, w.f32(), n_rows, w.ne0, eps, y);
+  }
+  void add_bias(float* y, const TensorView& b, int64_t n_rows) override {
+    kc::add_bias(y, b.f32(), n_rows, b.ne0);
+  }
+  void add(float* y, const float* x, int64_t n) override { kc::add(y, x, n); }
+  void silu_mul(float* gate, const float* up, int64_t n) override { kc::silu_mul(pool_, gate, up, n); }
+  void rope(float* x, int64_t n_tokens, int32_t n_heads, int32_t head_dim, std::span<const int32_t> positions,
+            const RopeConfig& rc) override {
+    kc::RopeParams p;
+    p.pairing = rc.style == RopeStyle::Norm ? kc::RopePairing::Adjacent : kc::RopePairing::Half;
+    p.n_rot = rc.n_rot;
+    p.base = rc.base;
+    p.freq_scale = rc.freq_scale;
+    p.freq_factors = rc.freq_factors;
+    kc::rope(pool_, x, n_tokens, n_heads, head_dim, positions.data(), p);
+  }
+  void kv_store(const KvLayerView& kv, const float* k, const float* v, std::span<const int32_t> seq_ids,
+                std::span<const int32_t> positions) override {
+    for (size_t t = 0; t < seq_ids.size(); ++t) {
+      const int64_t off = int64_t(seq_ids[t]) * kv.seq_stride + int64_t(positions[t]) * kv.kv_dim;
+      std::memcpy(kv.k + off, k + t * size_t(kv.kv_dim), size_t(kv.kv_dim) * sizeof(float));
+      std::memcpy(kv.v + off, v + t * size_t(kv.kv_dim), size_t(kv.kv_dim) * sizeof(float));
+    }
+  }
+  void attention(const KvLayerView& kv, const float* q, int32_t n_head, int32_t n_head_kv, int32_t head_dim,
+                 std::span<const int32_t> seq_ids, std::span<const int32_t> positions, float* out) override {
+    kc::AttentionArgs a;
+    a.q = q;
+    a.out = out;
+    a.n_tokens = int64_t(seq_ids.size());
+    a.n_head = n_head;
+    a.n_head_kv = n_head_kv;
+    a.head_dim = head_dim;
+    a.k_cache = kv.k;
+    a.v_cache = kv.v;
+    a.seq_stride = kv.seq_stride;
+    a.seq_ids = seq_ids.data();
+    a.positions = positions.data();
+    a.scale = 1.0f / std::sqrt(float(head_dim));
+    kc::attention(pool_, a);
+  }
+
+ private:
+  ThreadPool pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int32_t n_threads) { return std::make_unique<CpuBackend>(n_threads); }
+
+}  // namespace dhi::model
