@@ -19,10 +19,12 @@ struct FamilyInfo {
   std::string_view name;
 };
 
-constexpr std::array<FamilyInfo, 7> kFamilies = {{
+constexpr std::array<FamilyInfo, 9> kFamilies = {{
     {TemplateFamily::DeepSeekR1, "deepseek-r1"},
     {TemplateFamily::DeepSeekR1Legacy, "deepseek-r1-legacy"},
     {TemplateFamily::ChatML, "chatml"},
+    {TemplateFamily::Qwen3, "qwen3"},
+    {TemplateFamily::Qwen3Thinking, "qwen3-thinking"},
     {TemplateFamily::Llama3, "llama3"},
     {TemplateFamily::Llama2, "llama2"},
     {TemplateFamily::Phi3, "phi3"},
@@ -140,6 +142,74 @@ std::string render_chatml(std::span<const Message> messages, bool add_generation
   return out;
 }
 
+std::string_view strip_newlines_left(std::string_view s) {
+  while (!s.empty() && s.front() == '\n') s.remove_prefix(1);
+  return s;
+}
+std::string_view strip_newlines_right(std::string_view s) {
+  while (!s.empty() && s.back() == '\n') s.remove_suffix(1);
+  return s;
+}
+
+// Qwen3 (Qwen3-235B-A22B tokenizer_config.json), without tools:
+//  - every system and user message: '<|im_start|>' + role + '\n' + content + '<|im_end|>\n'
+//    (the first system message is printed before the loop, the others in it: the
+//    same text in the same place);
+//  - ns.last_query_index: the last user message whose content is not wrapped in
+//    <tool_response>...</tool_response> (else the last message);
+//  - assistant: if '</think>' in content, reasoning_content =
+//    content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n') and
+//    content = content.split('</think>')[-1].lstrip('\n'). After the last query, and
+//    when it is the last message or has reasoning: '<|im_start|>assistant\n<think>\n' +
+//    reasoning_content.strip('\n') + '\n</think>\n\n' + content.lstrip('\n'); otherwise
+//    '<|im_start|>assistant\n' + content. Then '<|im_end|>\n';
+//  - generation prompt '<|im_start|>assistant\n' (enable_thinking is not set), plus
+//    '<think>\n' in the Thinking-2507 variant.
+std::string render_qwen3(std::span<const Message> messages, bool add_generation_prompt, bool think_prefix) {
+  size_t last_query = messages.size() - 1;
+  for (size_t i = messages.size(); i-- > 0;) {
+    const std::string& c = messages[i].content;
+    const bool tool_response = c.starts_with("<tool_response>") && c.ends_with("</tool_response>");
+    if (messages[i].role == "user" && !tool_response) {
+      last_query = i;
+      break;
+    }
+  }
+  std::string out;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const Message& m = messages[i];
+    if (m.role != "assistant") {
+      out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+      continue;
+    }
+    std::string_view content = m.content;
+    std::string_view reasoning;
+    const size_t first_close = content.find("</think>");
+    if (first_close != std::string_view::npos) {
+      std::string_view before = strip_newlines_right(content.substr(0, first_close));
+      const size_t open = before.rfind("<think>");
+      if (open != std::string_view::npos) before.remove_prefix(open + 7);
+      reasoning = strip_newlines_left(before);
+      content = strip_newlines_left(content.substr(content.rfind("</think>") + 8));
+    }
+    out += "<|im_start|>assistant\n";
+    if (i > last_query && (i + 1 == messages.size() || !reasoning.empty())) {
+      out += "<think>\n";
+      out += strip_newlines_right(strip_newlines_left(reasoning));
+      out += "\n</think>\n\n";
+      out += strip_newlines_left(content);
+    } else {
+      out += content;
+    }
+    out += "<|im_end|>\n";
+  }
+  if (add_generation_prompt) {
+    out += "<|im_start|>assistant\n";
+    if (think_prefix) out += "<think>\n";
+  }
+  return out;
+}
+
 // Meta-Llama-3-8B-Instruct: for each message
 // '<|start_header_id|>' + role + '<|end_header_id|>\n\n' + content|trim + '<|eot_id|>'
 // (bos_token before the first, which the caller adds); generation prompt
@@ -163,7 +233,9 @@ std::string render_llama3(std::span<const Message> messages, bool add_generation
 // messages must alternate user/assistant starting with user (raise_exception
 // otherwise); user: bos_token + '[INST] ' + content.strip() + ' [/INST]';
 // assistant: ' ' + content.strip() + ' ' + eos_token. There is no generation
-// prompt: the text after '[/INST]' is the assistant's. The leading bos_token of
+// prompt: the text after '[/INST]' is the assistant's. A later system message
+// (which the template silently drops) and a lone system message (which renders
+// as nothing) are errors here. The leading bos_token of
 // the first turn is left to the caller; later turns carry '<s>' as text.
 Expected<std::string> render_llama2(std::span<const Message> messages) {
   std::string system;
@@ -219,7 +291,9 @@ std::string render_phi3(std::span<const Message> messages, bool add_generation_p
   return out;
 }
 
-// gemma-2-9b-it / gemma-7b-it: a system role raises 'System role not supported';
+// gemma-2-9b-it / gemma-7b-it: a first system message raises 'System role not
+// supported' (a later one would print a '<start_of_turn>system' turn the model was
+// never trained on; we reject it too);
 // roles must alternate user/assistant from user; each message is
 // '<start_of_turn>' + ('model' for assistant, else role) + '\n' + content|trim +
 // '<end_of_turn>\n'; generation prompt '<start_of_turn>model\n'.
@@ -270,7 +344,14 @@ Expected<TemplateFamily> detect_template(std::string_view src) {
     return contains(src, "<｜Assistant｜><think>") ? TemplateFamily::DeepSeekR1 : TemplateFamily::DeepSeekR1Legacy;
   }
   if (contains(src, "<|start_header_id|>") && contains(src, "<|eot_id|>")) return TemplateFamily::Llama3;
-  if (contains(src, "<|im_start|>")) return TemplateFamily::ChatML;
+  if (contains(src, "<|im_start|>")) {
+    // Qwen3's templates are the ChatML ones that track the last user query.
+    if (contains(src, "last_query_index")) {
+      return contains(src, "<|im_start|>assistant\\n<think>\\n") ? TemplateFamily::Qwen3Thinking
+                                                                  : TemplateFamily::Qwen3;
+    }
+    return TemplateFamily::ChatML;
+  }
   if (contains(src, "<start_of_turn>")) return TemplateFamily::Gemma;
   if (contains(src, "<|user|>") && contains(src, "<|end|>")) return TemplateFamily::Phi3;
   if (contains(src, "[INST]") && contains(src, "<<SYS>>")) return TemplateFamily::Llama2;
@@ -279,7 +360,7 @@ Expected<TemplateFamily> detect_template(std::string_view src) {
   std::string head(src.substr(0, kQuote));
   if (src.size() > kQuote) head += "...";
   return make_error("unrecognised chat template \"", head, "\" (", src.size(),
-                    " bytes); known families: ", known_names(), "; pass --chat-template NAME to choose one");
+                    " bytes); known families: ", known_names());
 }
 
 Expected<TemplateFamily> template_from_name(std::string_view name) {
@@ -304,6 +385,8 @@ Expected<std::string> render(TemplateFamily family, std::span<const Message> mes
     case TemplateFamily::DeepSeekR1: return render_r1(messages, add_generation_prompt, true);
     case TemplateFamily::DeepSeekR1Legacy: return render_r1(messages, add_generation_prompt, false);
     case TemplateFamily::ChatML: return render_chatml(messages, add_generation_prompt);
+    case TemplateFamily::Qwen3: return render_qwen3(messages, add_generation_prompt, false);
+    case TemplateFamily::Qwen3Thinking: return render_qwen3(messages, add_generation_prompt, true);
     case TemplateFamily::Llama3: return render_llama3(messages, add_generation_prompt);
     case TemplateFamily::Llama2: return render_llama2(messages);
     case TemplateFamily::Phi3: return render_phi3(messages, add_generation_prompt);
@@ -313,14 +396,17 @@ Expected<std::string> render(TemplateFamily family, std::span<const Message> mes
 }
 
 bool opens_in_reasoning(TemplateFamily family, bool add_generation_prompt) {
-  return family == TemplateFamily::DeepSeekR1 && add_generation_prompt;
+  return add_generation_prompt &&
+         (family == TemplateFamily::DeepSeekR1 || family == TemplateFamily::Qwen3Thinking);
 }
 
 std::vector<std::string> stop_texts(TemplateFamily family) {
   switch (family) {
     case TemplateFamily::DeepSeekR1:
     case TemplateFamily::DeepSeekR1Legacy: return {std::string(kR1Eos)};
-    case TemplateFamily::ChatML: return {"<|im_end|>"};
+    case TemplateFamily::ChatML:
+    case TemplateFamily::Qwen3:
+    case TemplateFamily::Qwen3Thinking: return {"<|im_end|>"};
     case TemplateFamily::Llama3: return {"<|eot_id|>"};
     case TemplateFamily::Llama2: return {"</s>"};
     case TemplateFamily::Phi3: return {"<|end|>", "<|endoftext|>"};

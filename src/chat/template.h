@@ -22,7 +22,9 @@ namespace dhi::chat {
 enum class TemplateFamily {
   DeepSeekR1,        // R1 distills, current template: generation prompt "<｜Assistant｜><think>\n"
   DeepSeekR1Legacy,  // R1 distills, first (January 2025) template: generation prompt "<｜Assistant｜>"
-  ChatML,            // <|im_start|>role\n...<|im_end|>\n (Qwen2/2.5/3, OpenHermes, ...)
+  ChatML,            // <|im_start|>role\n...<|im_end|>\n (Qwen2/2.5, OpenHermes, ...)
+  Qwen3,             // ChatML with Qwen3's reasoning handling in assistant history
+  Qwen3Thinking,     // Qwen3 "Thinking-2507": as Qwen3, generation prompt also opens "<think>\n"
   Llama3,            // <|start_header_id|>role<|end_header_id|>\n\n...<|eot_id|>
   Llama2,            // [INST] <<SYS>>\n...\n<</SYS>>\n\n... [/INST]
   Phi3,              // <|user|>\n...<|end|>\n<|assistant|>\n
@@ -52,7 +54,8 @@ Expected<std::string> render(TemplateFamily family, std::span<const Message> mes
                              bool add_generation_prompt);
 
 // True when the rendered generation prompt already opens a reasoning block
-// ("<｜Assistant｜><think>\n"), so the model's output starts inside reasoning.
+// ("<｜Assistant｜><think>\n", "<|im_start|>assistant\n<think>\n"), so the model's
+// output starts inside reasoning.
 bool opens_in_reasoning(TemplateFamily family, bool add_generation_prompt);
 
 // End-of-turn texts of the family, for use as stop strings in case the

@@ -219,10 +219,154 @@ TEST(GemmaRender, Conversation) {
   EXPECT_FALSE(render(TemplateFamily::Gemma, std::vector<Message>{{"user", "a"}, {"user", "b"}}, true).ok());
 }
 
+// ---- Qwen3 -------------------------------------------------------------------
+
+// Qwen/Qwen3-235B-A22B tokenizer_config.json chat_template (the Jinja text, with
+// its '\n' escapes), as published on the model page.
+const char* kQwen3Template = R"JINJA({%- if tools %}
+    {{- '<|im_start|>system\n' }}
+    {%- if messages[0].role == 'system' %}
+        {{- messages[0].content + '\n\n' }}
+    {%- endif %}
+    {{- "# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>" }}
+    {%- for tool in tools %}
+        {{- "\n" }}
+        {{- tool | tojson }}
+    {%- endfor %}
+    {{- "\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n" }}
+{%- else %}
+    {%- if messages[0].role == 'system' %}
+        {{- '<|im_start|>system\n' + messages[0].content + '<|im_end|>\n' }}
+    {%- endif %}
+{%- endif %}
+{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}
+{%- for message in messages[::-1] %}
+    {%- set index = (messages|length - 1) - loop.index0 %}
+    {%- if ns.multi_step_tool and message.role == "user" and message.content is string and not(message.content.startswith('<tool_response>') and message.content.endswith('</tool_response>')) %}
+        {%- set ns.multi_step_tool = false %}
+        {%- set ns.last_query_index = index %}
+    {%- endif %}
+{%- endfor %}
+{%- for message in messages %}
+    {%- if message.content is string %}
+        {%- set content = message.content %}
+    {%- else %}
+        {%- set content = '' %}
+    {%- endif %}
+    {%- if (message.role == "user") or (message.role == "system" and not loop.first) %}
+        {{- '<|im_start|>' + message.role + '\n' + content + '<|im_end|>' + '\n' }}
+    {%- elif message.role == "assistant" %}
+        {%- set reasoning_content = '' %}
+        {%- if message.reasoning_content is string %}
+            {%- set reasoning_content = message.reasoning_content %}
+        {%- else %}
+            {%- if '</think>' in content %}
+                {%- set reasoning_content = content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n') %}
+                {%- set content = content.split('</think>')[-1].lstrip('\n') %}
+            {%- endif %}
+        {%- endif %}
+        {%- if loop.index0 > ns.last_query_index %}
+            {%- if loop.last or (not loop.last and reasoning_content) %}
+                {{- '<|im_start|>' + message.role + '\n<think>\n' + reasoning_content.strip('\n') + '\n</think>\n\n' + content.lstrip('\n') }}
+            {%- else %}
+                {{- '<|im_start|>' + message.role + '\n' + content }}
+            {%- endif %}
+        {%- else %}
+            {{- '<|im_start|>' + message.role + '\n' + content }}
+        {%- endif %}
+        {%- if message.tool_calls %}
+            {%- for tool_call in message.tool_calls %}
+                {%- if (loop.first and content) or (not loop.first) %}
+                    {{- '\n' }}
+                {%- endif %}
+                {%- if tool_call.function %}
+                    {%- set tool_call = tool_call.function %}
+                {%- endif %}
+                {{- '<tool_call>\n{"name": "' }}
+                {{- tool_call.name }}
+                {{- '", "arguments": ' }}
+                {%- if tool_call.arguments is string %}
+                    {{- tool_call.arguments }}
+                {%- else %}
+                    {{- tool_call.arguments | tojson }}
+                {%- endif %}
+                {{- '}\n</tool_call>' }}
+            {%- endfor %}
+        {%- endif %}
+        {{- '<|im_end|>\n' }}
+    {%- elif message.role == "tool" %}
+        {%- if loop.first or (messages[loop.index0 - 1].role != "tool") %}
+            {{- '<|im_start|>user' }}
+        {%- endif %}
+        {{- '\n<tool_response>\n' }}
+        {{- content }}
+        {{- '\n</tool_response>' }}
+        {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}
+            {{- '<|im_end|>\n' }}
+        {%- endif %}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\n' }}
+    {%- if enable_thinking is defined and enable_thinking is false %}
+        {{- '<think>\n\n</think>\n\n' }}
+    {%- endif %}
+{%- endif %})JINJA";
+
+TEST(Qwen3, Detection) {
+  auto fam = detect_template(kQwen3Template);
+  ASSERT_TRUE(fam.ok());
+  EXPECT_EQ(*fam, TemplateFamily::Qwen3);
+  EXPECT_FALSE(opens_in_reasoning(*fam, true));
+  // The Thinking-2507 models' template differs in the generation prompt, which
+  // also opens the reasoning block.
+  std::string thinking = kQwen3Template;
+  const std::string from = "{{- '<|im_start|>assistant\\n' }}";
+  const size_t at = thinking.rfind(from);
+  ASSERT_NE(at, std::string::npos);
+  thinking.replace(at, from.size(), "{{- '<|im_start|>assistant\\n<think>\\n' }}");
+  fam = detect_template(thinking);
+  ASSERT_TRUE(fam.ok());
+  EXPECT_EQ(*fam, TemplateFamily::Qwen3Thinking);
+  EXPECT_TRUE(opens_in_reasoning(*fam, true));
+  EXPECT_EQ(render_ok(*fam, {{"user", "Q"}}, true), "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n<think>\n");
+}
+
+TEST(Qwen3, ReasoningDroppedBeforeTheLastQuery) {
+  // The assistant turn precedes the last user query: '<|im_start|>assistant\n' + content,
+  // content = text after '</think>' with leading newlines removed.
+  const std::vector<Message> msgs = {
+      {"system", "S"}, {"user", "Q1"}, {"assistant", "<think>\nR1\n</think>\n\nA1"}, {"user", "Q2"}};
+  EXPECT_EQ(render_ok(TemplateFamily::Qwen3, msgs, true),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\nA1<|im_end|>\n"
+            "<|im_start|>user\nQ2<|im_end|>\n<|im_start|>assistant\n");
+}
+
+TEST(Qwen3, ReasoningKeptAfterTheLastQuery) {
+  // reasoning: before the first '</think>', rstrip('\n'), after the last '<think>',
+  // lstrip('\n'), strip('\n') → "R".
+  EXPECT_EQ(render_ok(TemplateFamily::Qwen3, {{"user", "Q"}, {"assistant", "<think>\n\nR\n\n</think>\n\nA"}}, false),
+            "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n<think>\nR\n</think>\n\nA<|im_end|>\n");
+  // A tool response in a user message is not a query; the last assistant message
+  // gets an empty think block, the earlier one without reasoning gets none.
+  const std::vector<Message> msgs = {{"user", "Q"},
+                                     {"assistant", "A"},
+                                     {"user", "<tool_response>x</tool_response>"},
+                                     {"assistant", "B"}};
+  EXPECT_EQ(render_ok(TemplateFamily::Qwen3, msgs, false),
+            "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\nA<|im_end|>\n"
+            "<|im_start|>user\n<tool_response>x</tool_response><|im_end|>\n"
+            "<|im_start|>assistant\n<think>\n\n</think>\n\nB<|im_end|>\n");
+  // No user message at all: last_query_index is the last message, so nothing is after it.
+  EXPECT_EQ(render_ok(TemplateFamily::Qwen3, {{"system", "S"}, {"assistant", "x</think>\ny"}}, false),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>assistant\ny<|im_end|>\n");
+}
+
 // ---- Common errors, names, detection ---------------------------------------
 
 TEST(Render, BadRolesAndEmptyConversation) {
-  for (TemplateFamily f : {TemplateFamily::DeepSeekR1, TemplateFamily::ChatML, TemplateFamily::Llama3,
+  for (TemplateFamily f : {TemplateFamily::DeepSeekR1, TemplateFamily::DeepSeekR1Legacy, TemplateFamily::ChatML,
+                           TemplateFamily::Qwen3, TemplateFamily::Qwen3Thinking, TemplateFamily::Llama3,
                            TemplateFamily::Llama2, TemplateFamily::Phi3, TemplateFamily::Gemma}) {
     auto bad = render(f, std::vector<Message>{{"user", "a"}, {"tool", "b"}}, true);
     ASSERT_FALSE(bad.ok());
@@ -234,8 +378,8 @@ TEST(Render, BadRolesAndEmptyConversation) {
 
 TEST(Names, RoundTripAndCaseInsensitive) {
   for (TemplateFamily f : {TemplateFamily::DeepSeekR1, TemplateFamily::DeepSeekR1Legacy, TemplateFamily::ChatML,
-                           TemplateFamily::Llama3, TemplateFamily::Llama2, TemplateFamily::Phi3,
-                           TemplateFamily::Gemma}) {
+                           TemplateFamily::Qwen3, TemplateFamily::Qwen3Thinking, TemplateFamily::Llama3,
+                           TemplateFamily::Llama2, TemplateFamily::Phi3, TemplateFamily::Gemma}) {
     auto back = template_from_name(template_name(f));
     ASSERT_TRUE(back.ok());
     EXPECT_EQ(*back, f);
