@@ -107,7 +107,10 @@ Expected<gguf::GgufWriter> synth_model(const SynthSpec& s) {
   const auto mat = [&](uint64_t fan_in, uint64_t rows) {
     return g.normal(size_t(fan_in * rows), 0.0f, 1.0f / std::sqrt(float(fan_in)));
   };
-  DHI_TRY(add_matrix(w, s, "token_embd.weight", E, V, g.normal(size_t(E * V), 0.0f, 1.0f)));
+  // Embeddings smaller than the layers' contributions: with a tied output a
+  // residual stream dominated by the input embedding would just predict the
+  // same token again.
+  DHI_TRY(add_matrix(w, s, "token_embd.weight", E, V, g.normal(size_t(E * V), 0.0f, 0.3f)));
   for (int32_t l = 0; l < s.n_layer; ++l) {
     const std::string b = "blk." + std::to_string(l) + ".";
     DHI_TRY(add_f32(w, b + "attn_norm.weight", {E}, g.normal(E, 1.0f, 0.1f)));
