@@ -1,6 +1,6 @@
-// Sampler implementation. Candidates are (id, logit) pairs; every filter keeps
-// them sorted by logit descending with ties broken by the lower id, so the
-// result is a pure function of (logits, history, seed) on every platform.
+// Sampler implementation. Candidates are (id, logit) pairs, ordered either by id
+// or (after top-k / top-p) by logit descending with ties broken by the lower id,
+// so the result is a pure function of (logits, history, seed) on every platform.
 #include "sampling/sampler.h"
 
 #include <algorithm>
@@ -126,37 +126,45 @@ int32_t Sampler::sample(std::span<const float> logits) {
                        return better(a, b);
                      })->id;
 
-  // top-k, then sort what is left (top-p and min-p work on the sorted list).
+  // top-k: the k best, sorted.
   const auto cmp = [](const Candidate& a, const Candidate& b) { return better(a, b); };
+  bool sorted = false;
   if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < c.size()) {
     const size_t k = static_cast<size_t>(params_.top_k);
     std::partial_sort(c.begin(), c.begin() + static_cast<ptrdiff_t>(k), c.end(), cmp);
     c.resize(k);
-  } else {
-    std::sort(c.begin(), c.end(), cmp);
+    sorted = true;
   }
 
   // Probabilities before temperature, relative to the top token: exp(l - max).
-  const double max_logit = c.front().logit;
-  if (params_.top_p < 1.0f) {
-    double total = 0.0;
-    for (const Candidate& x : c) total += std::exp(static_cast<double>(x.logit) - max_logit);
-    const double target = static_cast<double>(std::max(params_.top_p, 0.0f)) * total;
+  double max_logit = c.front().logit;
+  for (const Candidate& x : c) max_logit = std::max(max_logit, static_cast<double>(x.logit));
+  const auto ratio = [&](const Candidate& x) { return std::exp(static_cast<double>(x.logit) - max_logit); };
+
+  // top-p and min-p each keep a prefix of the sorted list, so applying min-p
+  // first keeps the same set; it is a linear pass that spares sorting a whole
+  // vocabulary. top-p's total is taken before it, over the top-k survivors.
+  const bool use_top_p = params_.top_p < 1.0f;
+  double top_p_total = 0.0;
+  if (use_top_p) {
+    for (const Candidate& x : c) top_p_total += ratio(x);
+  }
+  if (params_.min_p > 0.0f) {
+    // p_i >= min_p * p_max  <=>  exp(l_i - l_max) >= min_p; the top token always stays.
+    const double min_ratio = std::min(1.0, static_cast<double>(params_.min_p));
+    std::erase_if(c, [&](const Candidate& x) { return x.logit != max_logit && ratio(x) < min_ratio; });
+  }
+  if (use_top_p) {
+    if (!sorted) std::sort(c.begin(), c.end(), cmp);
+    const double target = static_cast<double>(std::max(params_.top_p, 0.0f)) * top_p_total;
     double cum = 0.0;
     size_t keep = 0;
     while (keep < c.size()) {
-      cum += std::exp(static_cast<double>(c[keep].logit) - max_logit);
+      cum += ratio(c[keep]);
       ++keep;
       if (cum >= target) break;
     }
     c.resize(std::max<size_t>(keep, 1));
-  }
-  if (params_.min_p > 0.0f) {
-    // p_i >= min_p * p_max  <=>  exp(l_i - l_max) >= min_p; the top token always stays.
-    const double min_ratio = params_.min_p;
-    size_t keep = 1;
-    while (keep < c.size() && std::exp(static_cast<double>(c[keep].logit) - max_logit) >= min_ratio) ++keep;
-    c.resize(keep);
   }
 
   // Temperature, then the draw: weights exp((l - max) / T), first cumulative

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "chat/template.h"
@@ -37,6 +38,11 @@ std::string read_chat_template(const std::string& path) {
 }
 
 std::string shared(const char* rel) { return std::string(DHI_SHARED_DIR) + "/" + rel; }
+
+std::string read_template(const char* name) {
+  std::ifstream f(std::string(DHI_CHAT_TEMPLATES_DIR) + "/" + name, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
 
 std::string render_ok(TemplateFamily family, const std::vector<Message>& msgs, bool gen) {
   auto r = render(family, msgs, gen);
@@ -221,106 +227,17 @@ TEST(GemmaRender, Conversation) {
 
 // ---- Qwen3 -------------------------------------------------------------------
 
-// Qwen/Qwen3-235B-A22B tokenizer_config.json chat_template (the Jinja text, with
-// its '\n' escapes), as published on the model page.
-const char* kQwen3Template = R"JINJA({%- if tools %}
-    {{- '<|im_start|>system\n' }}
-    {%- if messages[0].role == 'system' %}
-        {{- messages[0].content + '\n\n' }}
-    {%- endif %}
-    {{- "# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>" }}
-    {%- for tool in tools %}
-        {{- "\n" }}
-        {{- tool | tojson }}
-    {%- endfor %}
-    {{- "\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n" }}
-{%- else %}
-    {%- if messages[0].role == 'system' %}
-        {{- '<|im_start|>system\n' + messages[0].content + '<|im_end|>\n' }}
-    {%- endif %}
-{%- endif %}
-{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}
-{%- for message in messages[::-1] %}
-    {%- set index = (messages|length - 1) - loop.index0 %}
-    {%- if ns.multi_step_tool and message.role == "user" and message.content is string and not(message.content.startswith('<tool_response>') and message.content.endswith('</tool_response>')) %}
-        {%- set ns.multi_step_tool = false %}
-        {%- set ns.last_query_index = index %}
-    {%- endif %}
-{%- endfor %}
-{%- for message in messages %}
-    {%- if message.content is string %}
-        {%- set content = message.content %}
-    {%- else %}
-        {%- set content = '' %}
-    {%- endif %}
-    {%- if (message.role == "user") or (message.role == "system" and not loop.first) %}
-        {{- '<|im_start|>' + message.role + '\n' + content + '<|im_end|>' + '\n' }}
-    {%- elif message.role == "assistant" %}
-        {%- set reasoning_content = '' %}
-        {%- if message.reasoning_content is string %}
-            {%- set reasoning_content = message.reasoning_content %}
-        {%- else %}
-            {%- if '</think>' in content %}
-                {%- set reasoning_content = content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n') %}
-                {%- set content = content.split('</think>')[-1].lstrip('\n') %}
-            {%- endif %}
-        {%- endif %}
-        {%- if loop.index0 > ns.last_query_index %}
-            {%- if loop.last or (not loop.last and reasoning_content) %}
-                {{- '<|im_start|>' + message.role + '\n<think>\n' + reasoning_content.strip('\n') + '\n</think>\n\n' + content.lstrip('\n') }}
-            {%- else %}
-                {{- '<|im_start|>' + message.role + '\n' + content }}
-            {%- endif %}
-        {%- else %}
-            {{- '<|im_start|>' + message.role + '\n' + content }}
-        {%- endif %}
-        {%- if message.tool_calls %}
-            {%- for tool_call in message.tool_calls %}
-                {%- if (loop.first and content) or (not loop.first) %}
-                    {{- '\n' }}
-                {%- endif %}
-                {%- if tool_call.function %}
-                    {%- set tool_call = tool_call.function %}
-                {%- endif %}
-                {{- '<tool_call>\n{"name": "' }}
-                {{- tool_call.name }}
-                {{- '", "arguments": ' }}
-                {%- if tool_call.arguments is string %}
-                    {{- tool_call.arguments }}
-                {%- else %}
-                    {{- tool_call.arguments | tojson }}
-                {%- endif %}
-                {{- '}\n</tool_call>' }}
-            {%- endfor %}
-        {%- endif %}
-        {{- '<|im_end|>\n' }}
-    {%- elif message.role == "tool" %}
-        {%- if loop.first or (messages[loop.index0 - 1].role != "tool") %}
-            {{- '<|im_start|>user' }}
-        {%- endif %}
-        {{- '\n<tool_response>\n' }}
-        {{- content }}
-        {{- '\n</tool_response>' }}
-        {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}
-            {{- '<|im_end|>\n' }}
-        {%- endif %}
-    {%- endif %}
-{%- endfor %}
-{%- if add_generation_prompt %}
-    {{- '<|im_start|>assistant\n' }}
-    {%- if enable_thinking is defined and enable_thinking is false %}
-        {{- '<think>\n\n</think>\n\n' }}
-    {%- endif %}
-{%- endif %})JINJA";
+// Qwen/Qwen3-235B-A22B tokenizer_config.json chat_template, as published on the model page.
+std::string qwen3_template() { return read_template("qwen3-235b-a22b.jinja"); }
 
 TEST(Qwen3, Detection) {
-  auto fam = detect_template(kQwen3Template);
+  auto fam = detect_template(qwen3_template());
   ASSERT_TRUE(fam.ok());
   EXPECT_EQ(*fam, TemplateFamily::Qwen3);
   EXPECT_FALSE(opens_in_reasoning(*fam, true));
   // The Thinking-2507 models' template differs in the generation prompt, which
   // also opens the reasoning block.
-  std::string thinking = kQwen3Template;
+  std::string thinking = qwen3_template();
   const std::string from = "{{- '<|im_start|>assistant\\n' }}";
   const size_t at = thinking.rfind(from);
   ASSERT_NE(at, std::string::npos);
@@ -395,44 +312,22 @@ TEST(Names, RoundTripAndCaseInsensitive) {
 }
 
 TEST(Detect, RealTemplates) {
-  // Sources as published in each model's tokenizer_config.json.
-  const std::string openhermes =
-      "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
-      "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
-  const std::string llama3 =
-      "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
-      "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + "
-      "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}"
-      "{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
-      "{% endif %}";
-  const std::string llama2 =
-      "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = "
-      "messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}"
-      "{% endif %}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) "
-      "%}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
-      "{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + "
-      "'\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}"
-      "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}"
-      "{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}"
-      "{% endfor %}";
-  const std::string gemma =
-      "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
-      "{% endif %}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
-      "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
-      "{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] "
-      "%}{% endif %}{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}"
-      "{% endfor %}{% if add_generation_prompt %}{{'<start_of_turn>model\\n'}}{% endif %}";
-  const std::string phi35 =
-      "{% for message in messages %}{% if message['role'] == 'system' and message['content'] %}"
-      "{{'<|system|>\\n' + message['content'] + '<|end|>\\n'}}{% elif message['role'] == 'user' %}"
-      "{{'<|user|>\\n' + message['content'] + '<|end|>\\n'}}{% elif message['role'] == 'assistant' %}"
-      "{{'<|assistant|>\\n' + message['content'] + '<|end|>\\n'}}{% endif %}{% endfor %}"
-      "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% else %}{{ eos_token }}{% endif %}";
-  EXPECT_EQ(*detect_template(openhermes), TemplateFamily::ChatML);
-  EXPECT_EQ(*detect_template(llama3), TemplateFamily::Llama3);
-  EXPECT_EQ(*detect_template(llama2), TemplateFamily::Llama2);
-  EXPECT_EQ(*detect_template(gemma), TemplateFamily::Gemma);
-  EXPECT_EQ(*detect_template(phi35), TemplateFamily::Phi3);
+  // tests/chat/templates/: sources as published in each model's tokenizer_config.json.
+  const std::pair<const char*, TemplateFamily> cases[] = {
+      {"openhermes-2.5-chatml.jinja", TemplateFamily::ChatML},
+      {"llama-3-8b-instruct.jinja", TemplateFamily::Llama3},
+      {"llama-2-7b-chat.jinja", TemplateFamily::Llama2},
+      {"gemma-7b-it.jinja", TemplateFamily::Gemma},
+      {"phi-3.5-mini-instruct.jinja", TemplateFamily::Phi3},
+      {"qwen3-235b-a22b.jinja", TemplateFamily::Qwen3},
+  };
+  for (const auto& [file, family] : cases) {
+    const std::string src = read_template(file);
+    ASSERT_FALSE(src.empty()) << file;
+    auto got = detect_template(src);
+    ASSERT_TRUE(got.ok()) << file << ": " << got.error().message;
+    EXPECT_EQ(*got, family) << file;
+  }
 }
 
 TEST(Detect, UnknownTemplateErrorQuotesAndLists) {

@@ -190,6 +190,20 @@ TEST(Distribution, MinPDropsTokensBelowAFractionOfTheBest) {
   expect_distribution(p, log_probs({0.5, 0.3, 0.15, 0.05}), {0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95, 0.0});
 }
 
+TEST(Distribution, TopPAndMinPTogetherKeepTheShorterPrefix) {
+  // top_p .9 alone keeps {.5, .3, .15}; min_p .5 alone keeps {.5, .3}.
+  SamplingParams p = pure(1.0f);
+  p.top_p = 0.9f;
+  p.min_p = 0.5f;
+  p.seed = 15;
+  expect_distribution(p, log_probs({0.15, 0.5, 0.05, 0.3}), {0.0, 0.5 / 0.8, 0.0, 0.3 / 0.8}, 50000);
+  // top_p .6 alone keeps {.5, .3}; min_p .2 alone keeps {.5, .3, .15}.
+  p.top_p = 0.6f;
+  p.min_p = 0.2f;
+  p.seed = 16;
+  expect_distribution(p, log_probs({0.15, 0.5, 0.05, 0.3}), {0.0, 0.5 / 0.8, 0.0, 0.3 / 0.8}, 50000);
+}
+
 TEST(Distribution, FiltersApplyBeforeTemperature) {
   // top_p = .75 keeps {.5, .3} at T = 1; T = 2 then flattens them to sqrt ratios.
   SamplingParams p = pure(2.0f);
