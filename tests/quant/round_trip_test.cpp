@@ -134,7 +134,9 @@ std::vector<float> make_data(Data kind, int64_t n, uint32_t seed) {
       case Data::Uniform: x[i] = r; break;
       case Data::Positive: x[i] = 1.25f + 0.75f * r; break;   // [0.5, 2]
       case Data::Negative: x[i] = -2.0f + r; break;           // [-3, -1]
-      case Data::MixedMagnitude: x[i] = std::ldexp(r, -int((i / 16) % 8)); break;  // per 16: 2^0..2^-7
+      // Each group of 16 gets a scale 2^-k, k = 3*(i/16) mod 8 (0, 3, 6, 1, 4, 7, 2, 5, ...),
+      // so neighbouring sub-blocks of 16 and of 32 need different scales.
+      case Data::MixedMagnitude: x[i] = std::ldexp(r, -int((3 * (i / 16)) % 8)); break;
       case Data::Large: x[i] = 1000.0f * r; break;
       case Data::Tiny: x[i] = 1e-3f * r; break;
       case Data::Constant: x[i] = 0.75f; break;
