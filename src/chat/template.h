@@ -48,8 +48,11 @@ std::string_view template_name(TemplateFamily family);
 
 // Renders the conversation as the family's Jinja template does (less the leading
 // BOS text). `add_generation_prompt` appends the opening of an assistant turn.
-// Unknown roles, an empty conversation, and orders the template itself rejects
-// (Llama 2 and Gemma require user/assistant alternation) are errors.
+// Unknown roles (tool messages included) and an empty conversation are errors,
+// as are the orders the template itself rejects (Llama 2 and Gemma require
+// user/assistant alternation) and, there, system messages the template would
+// drop or print as an untrained turn (Llama 2: any but a first one followed by a
+// user turn; Gemma: any).
 Expected<std::string> render(TemplateFamily family, std::span<const Message> messages,
                              bool add_generation_prompt);
 
