@@ -9,19 +9,32 @@ namespace dhi::gguf {
 
 const char* value_type_name(ValueType t) {
   switch (t) {
-    case ValueType::UINT8: return "UINT8";
-    case ValueType::INT8: return "INT8";
-    case ValueType::UINT16: return "UINT16";
-    case ValueType::INT16: return "INT16";
-    case ValueType::UINT32: return "UINT32";
-    case ValueType::INT32: return "INT32";
-    case ValueType::FLOAT32: return "FLOAT32";
-    case ValueType::BOOL: return "BOOL";
-    case ValueType::STRING: return "STRING";
-    case ValueType::ARRAY: return "ARRAY";
-    case ValueType::UINT64: return "UINT64";
-    case ValueType::INT64: return "INT64";
-    case ValueType::FLOAT64: return "FLOAT64";
+    case ValueType::UINT8:
+      return "UINT8";
+    case ValueType::INT8:
+      return "INT8";
+    case ValueType::UINT16:
+      return "UINT16";
+    case ValueType::INT16:
+      return "INT16";
+    case ValueType::UINT32:
+      return "UINT32";
+    case ValueType::INT32:
+      return "INT32";
+    case ValueType::FLOAT32:
+      return "FLOAT32";
+    case ValueType::BOOL:
+      return "BOOL";
+    case ValueType::STRING:
+      return "STRING";
+    case ValueType::ARRAY:
+      return "ARRAY";
+    case ValueType::UINT64:
+      return "UINT64";
+    case ValueType::INT64:
+      return "INT64";
+    case ValueType::FLOAT64:
+      return "FLOAT64";
   }
   return "unknown";
 }
@@ -65,10 +78,17 @@ const Array* Value::as_array() const {
 // back from a written file compares equal to the one that was written.
 Value Value::make_uint(ValueType t, uint64_t v) {
   switch (t) {
-    case ValueType::UINT8: v = uint8_t(v); break;
-    case ValueType::UINT16: v = uint16_t(v); break;
-    case ValueType::UINT32: v = uint32_t(v); break;
-    default: break;
+    case ValueType::UINT8:
+      v = uint8_t(v);
+      break;
+    case ValueType::UINT16:
+      v = uint16_t(v);
+      break;
+    case ValueType::UINT32:
+      v = uint32_t(v);
+      break;
+    default:
+      break;
   }
   Value r;
   r.type = t;
@@ -78,10 +98,17 @@ Value Value::make_uint(ValueType t, uint64_t v) {
 
 Value Value::make_int(ValueType t, int64_t v) {
   switch (t) {
-    case ValueType::INT8: v = int8_t(v); break;
-    case ValueType::INT16: v = int16_t(v); break;
-    case ValueType::INT32: v = int32_t(v); break;
-    default: break;
+    case ValueType::INT8:
+      v = int8_t(v);
+      break;
+    case ValueType::INT16:
+      v = int16_t(v);
+      break;
+    case ValueType::INT32:
+      v = int32_t(v);
+      break;
+    default:
+      break;
   }
   Value r;
   r.type = t;

@@ -42,6 +42,8 @@ struct Value {
   const std::string* as_string() const;
   const Array* as_array() const;
 
+  // `t` must be an unsigned (make_uint), signed (make_int) or float (make_float)
+  // type; the value is narrowed to the width of `t`, as a file would store it.
   static Value make_uint(ValueType t, uint64_t v);
   static Value make_int(ValueType t, int64_t v);
   static Value make_float(ValueType t, double v);

@@ -61,10 +61,9 @@ int main(int argc, char** argv) {
   all.set("scores", Value::make_f32_array({0.f, -1.f, -2.f, -3.f, -4.f}));
   all.set("types", Value::make_i32_array({2, 3, 3, 1, 1}));
   all.set("empty", Value::make_array(ValueType::UINT64, {}));
-  all.set("nested", Value::make_array(ValueType::ARRAY,
-                                      {Value::make_i32_array({1, 2}),
-                                       Value::make_string_array({"x"}),
-                                       Value::make_array(ValueType::BOOL, {})}));
+  all.set("nested", Value::make_array(ValueType::ARRAY, {Value::make_i32_array({1, 2}),
+                                                         Value::make_string_array({"x"}),
+                                                         Value::make_array(ValueType::BOOL, {})}));
   ok &= all.add_tensor("a", dhi::TensorType::F32, {4, 2}, tensor_bytes(32, 1)).ok();
   ok &= all.add_tensor("b", dhi::TensorType::Q4_0, {32}, tensor_bytes(18, 2)).ok();
   std::vector<uint8_t> all_bytes = all.to_bytes();

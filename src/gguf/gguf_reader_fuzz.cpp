@@ -54,7 +54,8 @@ void check_round_trip(const GgufFile& f) {
   dhi::gguf::GgufWriter w(f.alignment());
   for (const auto& [key, value] : f.metadata()) w.set(key, value);
   for (const auto& t : f.tensors()) {
-    if (!w.add_tensor(t.name, t.type, t.dims, std::vector<uint8_t>(t.data, t.data + t.n_bytes)).ok())
+    if (!w.add_tensor(t.name, t.type, t.dims, std::vector<uint8_t>(t.data, t.data + t.n_bytes))
+             .ok())
       __builtin_trap();  // the reader accepted a tensor the writer refuses
   }
   std::vector<uint8_t> bytes = w.to_bytes();

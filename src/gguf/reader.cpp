@@ -15,20 +15,33 @@ namespace dhi::gguf {
 namespace {
 
 constexpr uint32_t kMagic = 0x46554747;  // "GGUF" read as a little-endian u32
-constexpr uint32_t kMaxDims = 4;          // ggml tensors have at most 4 dimensions
-constexpr int kMaxArrayDepth = 8;         // nesting bound: keeps recursion shallow
+constexpr uint32_t kMaxDims = 4;         // ggml tensors have at most 4 dimensions
+constexpr int kMaxArrayDepth = 8;        // nesting bound: keeps recursion shallow
 constexpr uint64_t kMaxElements = uint64_t(std::numeric_limits<int64_t>::max());
 
 // Smallest encoding of one value of each type; an array of `n` such values needs
 // at least n times this many bytes, which bounds n before anything is reserved.
 uint64_t min_value_bytes(ValueType t) {
   switch (t) {
-    case ValueType::UINT8: case ValueType::INT8: case ValueType::BOOL: return 1;
-    case ValueType::UINT16: case ValueType::INT16: return 2;
-    case ValueType::UINT32: case ValueType::INT32: case ValueType::FLOAT32: return 4;
-    case ValueType::UINT64: case ValueType::INT64: case ValueType::FLOAT64: return 8;
-    case ValueType::STRING: return 8;   // the length
-    case ValueType::ARRAY: return 12;   // element type and count
+    case ValueType::UINT8:
+    case ValueType::INT8:
+    case ValueType::BOOL:
+      return 1;
+    case ValueType::UINT16:
+    case ValueType::INT16:
+      return 2;
+    case ValueType::UINT32:
+    case ValueType::INT32:
+    case ValueType::FLOAT32:
+      return 4;
+    case ValueType::UINT64:
+    case ValueType::INT64:
+    case ValueType::FLOAT64:
+      return 8;
+    case ValueType::STRING:
+      return 8;  // the length
+    case ValueType::ARRAY:
+      return 12;  // element type and count
   }
   return 1;
 }
@@ -77,8 +90,7 @@ class Cursor {
       return make_error(what, " length: need 8 bytes at offset ", pos_, " but only ", left(),
                         " are left");
     uint64_t n = *read_le<8>(what);
-    if (n > left())
-      return make_error(what, " length ", n, " exceeds the ", left(), " bytes left");
+    if (n > left()) return make_error(what, " length ", n, " exceeds the ", left(), " bytes left");
     std::string s(reinterpret_cast<const char*>(bytes_.data() + pos_), size_t(n));
     pos_ += n;
     return s;
@@ -113,16 +125,19 @@ class Parser {
     if (cur_.left() < 4)
       return make_error("file too short for the GGUF magic: ", cur_.left(), " bytes");
     DHI_ASSIGN_OR_RETURN(uint64_t magic, cur_.u32("magic"));
-    if (magic != kMagic) return make_error("not a GGUF file: bad magic ", hex32(uint32_t(magic)),
-                                           " (expected 47 47 55 46 \"GGUF\")");
+    if (magic != kMagic)
+      return make_error("not a GGUF file: bad magic ", hex32(uint32_t(magic)),
+                        " (expected 47 47 55 46 \"GGUF\")");
     DHI_ASSIGN_OR_RETURN(uint64_t version, cur_.u32("version"));
     if (version == 1)
-      return make_error("GGUF version 1 is not supported (32-bit counts; only versions 2 and 3 are)");
+      return make_error(
+          "GGUF version 1 is not supported (32-bit counts; only versions 2 and 3 are)");
     if (version != 2 && version != 3) {
       // A big-endian file reads as 0x02000000 or 0x03000000 here.
       bool swapped = version == 0x02000000 || version == 0x03000000;
-      return make_error("unsupported GGUF version ", version, " (expected 2 or 3)",
-                        swapped ? "; this looks like a big-endian file, which is not supported" : "");
+      return make_error(
+          "unsupported GGUF version ", version, " (expected 2 or 3)",
+          swapped ? "; this looks like a big-endian file, which is not supported" : "");
     }
     out_.version_ = uint32_t(version);
     DHI_ASSIGN_OR_RETURN(n_tensors_, cur_.u64("tensor count"));
@@ -154,7 +169,8 @@ class Parser {
     if (!value.ok()) return with_context(ctx, value.error());
     auto [it, inserted] = out_.kv_index_.emplace(*key, out_.kv_.size());
     if (!inserted)
-      return make_error("duplicate key '", *key, "' (metadata entries ", it->second, " and ", i, ")");
+      return make_error("duplicate key '", *key, "' (metadata entries ", it->second, " and ", i,
+                        ")");
     out_.kv_.emplace_back(std::move(*key), std::move(*value));
     return {};
   }
@@ -169,14 +185,22 @@ class Parser {
 
   Expected<Value> read_value(ValueType t, int depth) {
     switch (t) {
-      case ValueType::UINT8: return uint_value<1>(t);
-      case ValueType::UINT16: return uint_value<2>(t);
-      case ValueType::UINT32: return uint_value<4>(t);
-      case ValueType::UINT64: return uint_value<8>(t);
-      case ValueType::INT8: return int_value<1>(t);
-      case ValueType::INT16: return int_value<2>(t);
-      case ValueType::INT32: return int_value<4>(t);
-      case ValueType::INT64: return int_value<8>(t);
+      case ValueType::UINT8:
+        return uint_value<1>(t);
+      case ValueType::UINT16:
+        return uint_value<2>(t);
+      case ValueType::UINT32:
+        return uint_value<4>(t);
+      case ValueType::UINT64:
+        return uint_value<8>(t);
+      case ValueType::INT8:
+        return int_value<1>(t);
+      case ValueType::INT16:
+        return int_value<2>(t);
+      case ValueType::INT32:
+        return int_value<4>(t);
+      case ValueType::INT64:
+        return int_value<8>(t);
       case ValueType::FLOAT32: {
         DHI_ASSIGN_OR_RETURN(uint64_t bits, cur_.u32("FLOAT32 value"));
         float f;
@@ -199,7 +223,8 @@ class Parser {
         DHI_ASSIGN_OR_RETURN(std::string s, cur_.string("string"));
         return Value::make_string(std::move(s));
       }
-      case ValueType::ARRAY: return array_value(depth);
+      case ValueType::ARRAY:
+        return array_value(depth);
     }
     return make_error("unknown value type ", uint32_t(t));
   }
@@ -300,7 +325,8 @@ class Parser {
 
     auto [it, inserted] = out_.tensor_index_.emplace(t.name, out_.tensors_.size());
     if (!inserted)
-      return make_error("duplicate tensor name '", t.name, "' (tensors ", it->second, " and ", i, ")");
+      return make_error("duplicate tensor name '", t.name, "' (tensors ", it->second, " and ", i,
+                        ")");
     out_.tensors_.push_back(std::move(t));
     return {};
   }
@@ -401,8 +427,10 @@ Error GgufFile::wrong_type(std::string_view key, const char* expected, const Val
 
 std::string GgufFile::describe(const Value& v) {
   std::string s = value_type_name(v.type);
-  if (const Array* a = v.as_array()) s = s + " of " + value_type_name(a->elem_type);
-  else if (auto i = v.as_int(); i && *i < 0) s += " value " + std::to_string(*i);
+  if (const Array* a = v.as_array())
+    s = s + " of " + value_type_name(a->elem_type);
+  else if (auto i = v.as_int(); i && *i < 0)
+    s += " value " + std::to_string(*i);
   return s;
 }
 

@@ -41,10 +41,22 @@ class Out {
   // The payload of a value (without its type tag) encoded as `t`.
   void value(ValueType t, const Value& v) {
     switch (t) {
-      case ValueType::UINT8: case ValueType::INT8: le(int_bits(v), 1); break;
-      case ValueType::UINT16: case ValueType::INT16: le(int_bits(v), 2); break;
-      case ValueType::UINT32: case ValueType::INT32: le(int_bits(v), 4); break;
-      case ValueType::UINT64: case ValueType::INT64: le(int_bits(v), 8); break;
+      case ValueType::UINT8:
+      case ValueType::INT8:
+        le(int_bits(v), 1);
+        break;
+      case ValueType::UINT16:
+      case ValueType::INT16:
+        le(int_bits(v), 2);
+        break;
+      case ValueType::UINT32:
+      case ValueType::INT32:
+        le(int_bits(v), 4);
+        break;
+      case ValueType::UINT64:
+      case ValueType::INT64:
+        le(int_bits(v), 8);
+        break;
       case ValueType::FLOAT32: {
         float f = float(v.as_float().value_or(0.0));
         uint32_t bits;
@@ -59,7 +71,9 @@ class Out {
         u64(bits);
         break;
       }
-      case ValueType::BOOL: le(v.as_bool().value_or(false) ? 1 : 0, 1); break;
+      case ValueType::BOOL:
+        le(v.as_bool().value_or(false) ? 1 : 0, 1);
+        break;
       case ValueType::STRING: {
         const std::string* s = v.as_string();
         str(s ? *s : std::string());
@@ -92,10 +106,13 @@ class Out {
 // element type), so that to_bytes() writes exactly what was given.
 [[maybe_unused]] bool well_formed(const Value& v) {
   switch (v.type) {
-    case ValueType::FLOAT32: case ValueType::FLOAT64:
+    case ValueType::FLOAT32:
+    case ValueType::FLOAT64:
       return std::holds_alternative<double>(v.data);
-    case ValueType::BOOL: return std::holds_alternative<bool>(v.data);
-    case ValueType::STRING: return std::holds_alternative<std::string>(v.data);
+    case ValueType::BOOL:
+      return std::holds_alternative<bool>(v.data);
+    case ValueType::STRING:
+      return std::holds_alternative<std::string>(v.data);
     case ValueType::ARRAY: {
       const Array* a = v.as_array();
       if (!a) return false;

@@ -15,9 +15,9 @@
 namespace dhi::gguf {
 namespace {
 
+using testing::Bytes;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-using testing::Bytes;
 
 constexpr uint32_t kString = 8, kArray = 9, kUint32 = 4, kUint64 = 10, kBool = 7, kF32Type = 0;
 constexpr uint64_t k2to60 = uint64_t(1) << 60;
@@ -127,8 +127,9 @@ TEST(GgufCorrupt, EveryByteMutatedNeverCrashes) {
 TEST(GgufCorrupt, HugeCounts) {
   Bytes kv;
   kv.header(3, 0, k2to60);
-  EXPECT_EQ(parse_error(kv), "GGUF buffer: metadata count 1152921504606846976 needs at least "
-                             "1152921504606846976 x 13 bytes but only 0 are left");
+  EXPECT_EQ(parse_error(kv),
+            "GGUF buffer: metadata count 1152921504606846976 needs at least "
+            "1152921504606846976 x 13 bytes but only 0 are left");
   Bytes kv_overflow;
   kv_overflow.header(3, 0, ~uint64_t(0)).zeros(64);
   EXPECT_THAT(parse_error(kv_overflow), HasSubstr("metadata count 18446744073709551615 needs"));
@@ -159,8 +160,9 @@ TEST(GgufCorrupt, HugeStringLength) {
             "exceeds the 12 bytes left");
   Bytes value;
   value.header(3, 0, 1).key("general.name", kString).u64(~uint64_t(0));
-  EXPECT_EQ(parse_error(value), "GGUF buffer: key 'general.name': string length "
-                                "18446744073709551615 exceeds the 0 bytes left");
+  EXPECT_EQ(parse_error(value),
+            "GGUF buffer: key 'general.name': string length "
+            "18446744073709551615 exceeds the 0 bytes left");
   Bytes key;
   key.header(3, 0, 2).key("a", kUint32).u32(1).u64(1000).zeros(20);
   EXPECT_EQ(parse_error(key),
@@ -174,17 +176,19 @@ TEST(GgufCorrupt, HugeStringLength) {
 TEST(GgufCorrupt, TruncatedScalarNamesKeyAndSizes) {
   Bytes b;
   b.header(3, 0, 1).key("llama.block_count", kUint32).u16(5);
-  EXPECT_EQ(parse_error(b), "GGUF buffer: key 'llama.block_count': UINT32: need 4 bytes at "
-                            "offset 53 but only 2 are left");
+  EXPECT_EQ(parse_error(b),
+            "GGUF buffer: key 'llama.block_count': UINT32: need 4 bytes at "
+            "offset 53 but only 2 are left");
 }
 
 TEST(GgufCorrupt, NestedArrayElementErrorsNameEachLevel) {
   Bytes b;
   b.header(3, 0, 1).key("nested", kArray).u32(kArray).u64(2);
-  b.u32(kBool).u64(1).u8(1);          // element 0: [true]
-  b.u32(kBool).u64(2).u8(0).u8(7);    // element 1: [false, 7]
-  EXPECT_EQ(parse_error(b), "GGUF buffer: key 'nested' array element 1 array element 1: BOOL "
-                            "value is 7, expected 0 or 1");
+  b.u32(kBool).u64(1).u8(1);        // element 0: [true]
+  b.u32(kBool).u64(2).u8(0).u8(7);  // element 1: [false, 7]
+  EXPECT_EQ(parse_error(b),
+            "GGUF buffer: key 'nested' array element 1 array element 1: BOOL "
+            "value is 7, expected 0 or 1");
 }
 
 TEST(GgufCorrupt, NestingDepthIsBounded) {
@@ -235,8 +239,9 @@ TEST(GgufCorrupt, BadTensorInfos) {
   Bytes cut;
   // Long enough to pass the header's minimum-size check, cut in the second dimension.
   cut.header(3, 1, 0).str("token_embd.weight").u32(2).u64(4).u32(0);
-  EXPECT_EQ(parse_error(cut), "GGUF buffer: tensor 'token_embd.weight': dimension: need 8 bytes "
-                              "at offset 61 but only 4 are left");  // 24 + 8 + 17 + 4 + 8
+  EXPECT_EQ(parse_error(cut),
+            "GGUF buffer: tensor 'token_embd.weight': dimension: need 8 bytes "
+            "at offset 61 but only 4 are left");  // 24 + 8 + 17 + 4 + 8
 }
 
 TEST(GgufCorrupt, MisalignedTensorOffset) {
@@ -283,7 +288,8 @@ TEST(GgufCorrupt, BadAlignmentValue) {
   // The writer's invalid alignment is refused by the reader in the same words.
   auto f = GgufFile::parse(GgufWriter(3).to_bytes());
   ASSERT_FALSE(f.ok());
-  EXPECT_EQ(f.error().message, "GGUF buffer: key 'general.alignment': 3 is not a nonzero power of two");
+  EXPECT_EQ(f.error().message,
+            "GGUF buffer: key 'general.alignment': 3 is not a nonzero power of two");
 }
 
 TEST(GgufCorrupt, OpenErrorsStartWithThePath) {

@@ -91,11 +91,11 @@ TEST(GgufRoundTrip, EveryValueType) {
   w.set("ints", Value::make_i32_array({-1, 0, 1 << 30}));
   w.set("empty_u8", Value::make_array(ValueType::UINT8, {}));
   w.set("empty_nested", Value::make_array(ValueType::ARRAY, {}));
-  w.set("nested", Value::make_array(ValueType::ARRAY,
-                                    {Value::make_string_array({"x", "y"}),
-                                     Value::make_array(ValueType::FLOAT64, {}),
-                                     Value::make_array(ValueType::ARRAY,
-                                                       {Value::make_i32_array({7})})}));
+  w.set("nested",
+        Value::make_array(
+            ValueType::ARRAY,
+            {Value::make_string_array({"x", "y"}), Value::make_array(ValueType::FLOAT64, {}),
+             Value::make_array(ValueType::ARRAY, {Value::make_i32_array({7})})}));
   w.set_u32("replaced", 1);
   w.set_u32("replaced", 2);  // replaces in place, keeps the position
 
@@ -258,7 +258,8 @@ TEST(GgufWriter, RejectsBadTensors) {
   EXPECT_NE(dup.error().message.find("'a'"), std::string::npos);
   auto size = w.add_tensor("b", TensorType::F32, {2}, pattern(7, 0));
   ASSERT_FALSE(size.ok());
-  EXPECT_NE(size.error().message.find("7 bytes, expected 8"), std::string::npos) << size.error().message;
+  EXPECT_NE(size.error().message.find("7 bytes, expected 8"), std::string::npos)
+      << size.error().message;
   auto block = w.add_tensor("c", TensorType::Q4_0, {16}, pattern(9, 0));
   ASSERT_FALSE(block.ok());
   EXPECT_NE(block.error().message.find("block size 32"), std::string::npos);

@@ -173,17 +173,17 @@ TEST(GgufSharedFiles, TokenizerVocabSizes) {
     size_t n_vocab;
   };
   const Case cases[] = {
-      {"ggml-vocab-llama-spm.gguf", "llama", 32000},        // Llama 2
-      {"ggml-vocab-phi-3.gguf", "llama", 32064},            // Phi-3 mini
-      {"ggml-vocab-gpt-2.gguf", "gpt2", 50257},             // GPT-2
-      {"ggml-vocab-llama-bpe.gguf", "gpt2", 128256},        // Llama 3
-      {"ggml-vocab-deepseek-coder.gguf", "gpt2", 32256},    // DeepSeek Coder
-      {"ggml-vocab-deepseek-llm.gguf", "gpt2", 102400},     // DeepSeek LLM
-      {"ggml-vocab-falcon.gguf", "gpt2", 65024},            // Falcon
-      {"ggml-vocab-mpt.gguf", "gpt2", 50432},               // MPT-7B
-      {"ggml-vocab-starcoder.gguf", "gpt2", 49152},         // StarCoder 2
-      {"ggml-vocab-qwen2.gguf", "gpt2", 151643 + 26},       // Qwen3: regular + added
-      {"ggml-vocab-deepseek-r1-qwen.gguf", "gpt2", 151936}, // padded to [PAD151935]
+      {"ggml-vocab-llama-spm.gguf", "llama", 32000},         // Llama 2
+      {"ggml-vocab-phi-3.gguf", "llama", 32064},             // Phi-3 mini
+      {"ggml-vocab-gpt-2.gguf", "gpt2", 50257},              // GPT-2
+      {"ggml-vocab-llama-bpe.gguf", "gpt2", 128256},         // Llama 3
+      {"ggml-vocab-deepseek-coder.gguf", "gpt2", 32256},     // DeepSeek Coder
+      {"ggml-vocab-deepseek-llm.gguf", "gpt2", 102400},      // DeepSeek LLM
+      {"ggml-vocab-falcon.gguf", "gpt2", 65024},             // Falcon
+      {"ggml-vocab-mpt.gguf", "gpt2", 50432},                // MPT-7B
+      {"ggml-vocab-starcoder.gguf", "gpt2", 49152},          // StarCoder 2
+      {"ggml-vocab-qwen2.gguf", "gpt2", 151643 + 26},        // Qwen3: regular + added
+      {"ggml-vocab-deepseek-r1-qwen.gguf", "gpt2", 151936},  // padded to [PAD151935]
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.file);
@@ -205,7 +205,9 @@ TEST(GgufSharedFiles, TokenizerFactsFromTheReadme) {
   EXPECT_EQ(r1.get_uint("tokenizer.ggml.eos_token_id").value(), 151643u);
   EXPECT_EQ(r1.get_uint("tokenizer.ggml.padding_token_id").value(), 151643u);
   EXPECT_EQ(r1.get_bool_or("tokenizer.ggml.add_bos_token", false).value(), true);
-  EXPECT_EQ(token(r1, 151643), "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>");
+  EXPECT_EQ(token(r1, 151643),
+            "<\xef\xbd\x9c"
+            "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>");
   EXPECT_EQ(token(r1, 151648), "<think>");
   EXPECT_EQ(token(r1, 151649), "</think>");
   EXPECT_EQ(token(r1, 151935), "[PAD151935]");
