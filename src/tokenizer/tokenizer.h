@@ -41,7 +41,10 @@ class Tokenizer {
   std::string token_to_piece(int32_t id) const;
   // Concatenated pieces. For SentencePiece with add_space_prefix, the one
   // leading space of the first token (after a leading BOS) is dropped, so that
-  // decode(encode(t, false, false)) == t. Out-of-range ids are skipped.
+  // decode(encode(t, false, false)) == t and decode(encode(t, true, false)) ==
+  // "<s>" + t. SentencePiece exceptions: a literal '▁' in t comes back as ' ',
+  // and a t that starts with a parsed special token followed by a space loses
+  // that space. Out-of-range ids are skipped.
   std::string decode(std::span<const int32_t> ids) const;
 
   int32_t n_vocab() const;
