@@ -39,7 +39,8 @@ class Sampler {
   // the nearest meaningful behaviour rather than misbehaving.
   explicit Sampler(const SamplingParams& params);
 
-  // Picks the next token id from one row of logits (index = token id).
+  // Picks the next token id from one row of logits (index = token id). The
+  // penalties apply under greedy decoding (temperature 0) too.
   // NaN logits count as -inf. If any logit is +inf, the choice is among the
   // +inf tokens only (lowest id when greedy, uniform otherwise).
   int32_t sample(std::span<const float> logits);
