@@ -57,19 +57,20 @@ struct PreDef {
   const char* name;
   std::vector<StepDef> steps;
   bool ignore_merges;
+  bool nfc;
 };
 
 const std::vector<PreDef>& pre_defs() {
   static const std::vector<PreDef> defs = {
-      {"default", {{kGpt2, false}}, false},
-      {"gpt-2", {{kGpt2, false}}, false},
-      {"mpt", {{kGpt2, false}}, false},
-      {"llama-bpe", {{kLlama3, false}}, true},
-      {"qwen2", {{kQwen2, false}}, false},
-      {"deepseek-r1-qwen", {{kQwen2, false}}, false},
+      {"default", {{kGpt2, false}}, false, false},
+      {"gpt-2", {{kGpt2, false}}, false, false},
+      {"mpt", {{kGpt2, false}}, false, true},
+      {"llama-bpe", {{kLlama3, false}}, true, false},
+      {"qwen2", {{kQwen2, false}}, false, true},
+      {"deepseek-r1-qwen", {{kQwen2, false}}, false, true},
       // Digits(individual_digits) then the GPT-2 regex.
-      {"starcoder", {{R"(\p{N})", false}, {kGpt2, false}}, false},
-      {"refact", {{R"(\p{N})", false}, {kGpt2, false}}, false},
+      {"starcoder", {{R"(\p{N})", false}, {kGpt2, false}}, false, false},
+      {"refact", {{R"(\p{N})", false}, {kGpt2, false}}, false, false},
       {"deepseek-llm",
        {{R"([\r\n])", false},
         {kDeepseekLetters, false},
@@ -77,14 +78,14 @@ const std::vector<PreDef>& pre_defs() {
         {R"(\s+$)", false},
         {kDeepseekCjk, false},
         {R"(\p{N})", false}},
-       false},
+       false, false},
       {"deepseek-coder",
        {{R"([\r\n])", false},
         {R"(\s?\p{L}+)", false},
         {R"(\s?\p{P}+)", false},
         {kDeepseekCjk, false},
         {R"(\p{N})", false}},
-       false},
+       false, false},
       // Punctuation runs, the GPT-2 regex inside ByteLevel, then Digits (runs)
       // and groups of three ASCII digits, both on the byte-mapped text.
       {"falcon",
@@ -92,7 +93,7 @@ const std::vector<PreDef>& pre_defs() {
         {kGpt2, false},
         {R"(\p{N}+)", true},
         {R"([0-9][0-9][0-9])", true}},
-       false},
+       false, false},
   };
   return defs;
 }
@@ -175,6 +176,7 @@ Expected<PreTokenizer> make_pre_tokenizer(std::string_view name) {
     if (name != d.name) continue;
     PreTokenizer pre;
     pre.ignore_merges = d.ignore_merges;
+    pre.nfc = d.nfc;
     for (const auto& s : d.steps) {
       DHI_ASSIGN_OR_RETURN(Regex re, Regex::compile(s.pattern));
       pre.steps.push_back(PreStep{std::move(re), s.on_mapped});

@@ -277,6 +277,8 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, bool
       // The prefix space marks the start of the text only, not every run
       // after a special token.
       spm_encode(v, run, v.add_space_prefix && begin == 0, out);
+    } else if (v.pre.nfc) {
+      bpe_encode(v, nfc(run), out);
     } else {
       bpe_encode(v, run, out);
     }

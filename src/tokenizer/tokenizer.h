@@ -1,7 +1,8 @@
 // Tokenizers built from GGUF metadata (`tokenizer.ggml.*`), matching the models'
 // original Hugging Face tokenizers: SentencePiece-style BPE by scores with byte
 // fallback ("llama") and GPT-2 byte-level BPE by merge rank ("gpt2") with the
-// per-model pre-tokenizer regexes. Also the streaming detokenizer that only ever
+// per-model pre-tokenizer regexes (and NFC where the model normalizes). Also the
+// streaming detokenizer that only ever
 // hands out valid UTF-8.
 #pragma once
 

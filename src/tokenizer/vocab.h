@@ -49,6 +49,9 @@ struct PreTokenizer {
   // Llama 3: a pre-token that is itself a vocab entry is emitted as is,
   // without running the merges (tokenizer.json "ignore_merges": true).
   bool ignore_merges = false;
+  // The tokenizer.json has an NFC normalizer (Qwen2, GPT-NeoX/MPT): runs of
+  // text between special tokens are normalized before splitting.
+  bool nfc = false;
 };
 
 // Names accepted in tokenizer.ggml.pre for byte-level BPE, comma-separated.
@@ -113,6 +116,9 @@ struct Vocab {
 // Encoders for one run of plain text (special tokens already split off).
 void spm_encode(const Vocab& v, std::string_view text, bool add_prefix, std::vector<int32_t>& out);
 void bpe_encode(const Vocab& v, std::string_view text, std::vector<int32_t>& out);
+
+// Unicode Normalization Form C (nfc.cpp); invalid UTF-8 bytes pass through.
+std::string nfc(std::string_view text);
 
 // GPT-2 byte-level mapping: byte → code point, and back (-1 if not a mapped char).
 uint32_t byte_to_unicode(uint8_t b);

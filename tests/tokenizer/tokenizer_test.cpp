@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "gguf/writer.h"
+#include "tokenizer/vocab.h"
 
 namespace dhi::tok {
 namespace {
@@ -399,6 +400,29 @@ TEST(Utf8, Validation) {
   // E2 is cut short by '(' (one U+FFFD), then A1 alone (another).
   EXPECT_EQ(sanitize_utf8("\xE2(\xA1", false, out), 3u);
   EXPECT_EQ(out, "\xEF\xBF\xBD(\xEF\xBF\xBD");
+}
+
+// Examples from UAX #15 and the Unicode standard (ch. 3.11, 3.12).
+TEST(Nfc, Normalizes) {
+  EXPECT_EQ(nfc("plain ascii"), "plain ascii");
+  EXPECT_EQ(nfc("e\xCC\x81"), "\xC3\xA9");                       // e + U+0301 → é
+  EXPECT_EQ(nfc("\xE1\xB8\x8B\xCC\xA3"), "\xE1\xB8\x8D\xCC\x87");  // ḋ + U+0323 → ḍ + U+0307
+  EXPECT_EQ(nfc("\xE2\x84\xAB"), "\xC3\x85");                    // Angstrom sign → Å
+  EXPECT_EQ(nfc("\xE2\x84\xA6"), "\xCE\xA9");                    // Ohm sign → Ω
+  EXPECT_EQ(nfc("\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8"), "\xEA\xB0\x81");  // L V T → 각
+  EXPECT_EQ(nfc("\xE0\xA5\x98"), "\xE0\xA4\x95\xE0\xA4\xBC");    // U+0958 is excluded from composition
+  // Ogonek (class 202) sorts before acute (230); a + ogonek composes to ą.
+  EXPECT_EQ(nfc("a\xCC\x81\xCC\xA8"), "\xC4\x85\xCC\x81");
+  EXPECT_EQ(nfc("a\xCC\xA8\xCC\x81"), "\xC4\x85\xCC\x81");
+  EXPECT_EQ(nfc("\xFF" "e\xCC\x81\xCC"), "\xFF\xC3\xA9\xCC");  // invalid bytes kept
+}
+
+TEST(Nfc, AppliedForQwen2Only) {
+  const Tokenizer& qwen = vocab("qwen2");
+  EXPECT_EQ(qwen.encode("Cafe\xCC\x81", false, false), qwen.encode("Caf\xC3\xA9", false, false));
+  const Tokenizer& gpt2 = vocab("gpt-2");  // GPT-2 has no normalizer
+  EXPECT_NE(gpt2.encode("Cafe\xCC\x81", false, false), gpt2.encode("Caf\xC3\xA9", false, false));
+  EXPECT_EQ(gpt2.decode(gpt2.encode("Cafe\xCC\x81", false, false)), "Cafe\xCC\x81");
 }
 
 // --- bad metadata -----------------------------------------------------------
