@@ -127,3 +127,30 @@ TEST(Stories260K, LoadReportsProgress) {
 
 }  // namespace
 }  // namespace dhi::model::test
+
+namespace dhi::model::test {
+namespace {
+
+// A published random-weight Llama with F16 matrices and the full 32000-token
+// vocab: loads, and the fast path agrees with the reference.
+TEST(LlamaTinyRandom, F16FastPathMatchesReference) {
+  auto f = gguf::GgufFile::open(shared_model("llama-2-tiny-random.gguf"));
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  auto m = Model::load(*f);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ((*m)->config().n_vocab, 32000);
+  auto ref = ReferenceModel::load(*f);
+  ASSERT_TRUE(ref.ok()) << ref.error().message;
+  auto ctx = Context::create(**m, {.n_ctx = 16, .n_seq = 1, .n_threads = 2});
+  ASSERT_TRUE(ctx.ok());
+  const std::vector<int32_t> toks = {1, 15043, 3186, 29991, 2};
+  Batch b;
+  for (size_t i = 0; i < toks.size(); ++i) b.add(toks[i], int32_t(i), 0, true);
+  ASSERT_TRUE((*ctx)->decode(b).ok());
+  const auto rl = ref->forward(toks);
+  ASSERT_EQ(rl.size(), toks.size());
+  for (size_t i = 0; i < toks.size(); ++i) EXPECT_LT(max_rel_diff((*ctx)->logits(i), rl[i]), 1e-4) << i;
+}
+
+}  // namespace
+}  // namespace dhi::model::test

@@ -1,0 +1,249 @@
+// CPU kernels against plain scalar references written here: matmul and
+// get_rows over every weight type and odd shapes (one row, one block of
+// columns, row counts that are not multiples of the tile or thread count, one
+// and several tokens), RMS norm, rope (hand-derived angles), SwiGLU and
+// attention (GQA, several sequences).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <numbers>
+#include <random>
+#include <tuple>
+#include <vector>
+
+#include "kernels/cpu/ops.h"
+#include "quant/quant.h"
+
+namespace dhi::kernels::cpu {
+namespace {
+
+std::vector<float> randn(size_t n, uint64_t seed, float scale = 1.0f) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+struct Quantized {
+  std::vector<uint8_t> bytes;
+  std::vector<float> deq;  // what the kernel must effectively multiply by
+  WeightMatrix w;
+};
+
+Quantized make_weights(TensorType t, int64_t rows, int64_t cols, uint64_t seed) {
+  Quantized q;
+  const auto f = randn(size_t(rows * cols), seed);
+  if (t == TensorType::F32) {
+    q.bytes.resize(f.size() * 4);
+    std::memcpy(q.bytes.data(), f.data(), q.bytes.size());
+  } else {
+    auto r = dhi::quantize(t, f);
+    EXPECT_TRUE(r.ok());
+    q.bytes = std::move(r).value();
+  }
+  const uint64_t rb = *row_bytes(t, uint64_t(cols));
+  q.deq.resize(f.size());
+  for (int64_t r = 0; r < rows; ++r) dhi::dequantize_row(t, q.bytes.data() + r * rb, q.deq.data() + r * cols, cols);
+  q.w = {q.bytes.data(), t, cols, rows, rb};
+  return q;
+}
+
+constexpr TensorType kTypes[] = {
+    TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0,
+    TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q2_K, TensorType::Q3_K,
+    TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
+};
+
+class MatmulTypes : public ::testing::TestWithParam<TensorType> {};
+
+TEST_P(MatmulTypes, MatchesScalarReferenceOnOddShapes) {
+  const TensorType t = GetParam();
+  const int64_t block = type_info(t).block_size;
+  struct Shape { int64_t rows, cols, tokens; int threads; };
+  const Shape shapes[] = {
+      {1, block, 1, 1},        // one row, one block of columns
+      {1, block, 5, 3},        // one row, several tokens, more threads than rows
+      {13, block * 2, 1, 3},   // rows not a multiple of the tile (8) or the threads
+      {37, block * 3, 4, 2},   // prefill-like batch
+      {8, block, 2, 4},        // exactly one tile
+  };
+  for (const Shape& s : shapes) {
+    Quantized q = make_weights(t, s.rows, s.cols, uint64_t(s.rows * 1000 + s.cols));
+    const auto x = randn(size_t(s.tokens * s.cols), 99);
+    std::vector<float> y(size_t(s.tokens * s.rows), -1.0f);
+    ThreadPool pool(s.threads);
+    matmul(pool, q.w, x.data(), s.tokens, y.data());
+    for (int64_t tk = 0; tk < s.tokens; ++tk) {
+      for (int64_t r = 0; r < s.rows; ++r) {
+        double want = 0.0, mag = 0.0;
+        for (int64_t c = 0; c < s.cols; ++c) {
+          want += double(q.deq[size_t(r * s.cols + c)]) * x[size_t(tk * s.cols + c)];
+          mag += std::fabs(double(q.deq[size_t(r * s.cols + c)]) * x[size_t(tk * s.cols + c)]);
+        }
+        // f32 accumulation: error bounded by ~n * 2^-24 * sum|a_i b_i|.
+        const double tol = 1e-7 * double(s.cols) * mag + 1e-12;
+        EXPECT_NEAR(y[size_t(tk * s.rows + r)], want, tol)
+            << tensor_type_name(t) << " rows " << s.rows << " cols " << s.cols << " token " << tk << " row " << r;
+      }
+    }
+  }
+}
+
+TEST_P(MatmulTypes, GetRowsDequantizesTheChosenRows) {
+  const TensorType t = GetParam();
+  const int64_t cols = type_info(t).block_size * 2;
+  Quantized q = make_weights(t, 11, cols, 5);
+  const std::vector<int32_t> ids = {10, 0, 3, 3, 7};
+  std::vector<float> y(ids.size() * size_t(cols));
+  ThreadPool pool(2);
+  get_rows(pool, q.w, ids.data(), int64_t(ids.size()), y.data());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    for (int64_t c = 0; c < cols; ++c) {
+      EXPECT_EQ(y[i * size_t(cols) + size_t(c)], q.deq[size_t(ids[i] * cols + c)]);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulTypes, ::testing::ValuesIn(kTypes),
+                         [](const auto& info) { return std::string(tensor_type_name(info.param)); });
+
+TEST(Kernels, WeightTypeSupport) {
+  for (TensorType t : kTypes) EXPECT_TRUE(weight_type_supported(t)) << tensor_type_name(t);
+  EXPECT_FALSE(weight_type_supported(TensorType::Q8_1));
+  EXPECT_FALSE(weight_type_supported(TensorType::Q8_K));
+}
+
+TEST(Kernels, MatmulOneColumnF32) {
+  const std::vector<float> w = {2.0f, -3.0f, 0.5f};  // 3 rows of 1 column
+  const std::vector<float> x = {4.0f, -1.0f};        // 2 tokens
+  std::vector<float> y(6);
+  ThreadPool pool(2);
+  matmul(pool, {w.data(), TensorType::F32, 1, 3, 4}, x.data(), 2, y.data());
+  EXPECT_EQ(y, (std::vector<float>{8.0f, -12.0f, 2.0f, -2.0f, 3.0f, -0.5f}));
+}
+
+TEST(Kernels, DotHandlesTails) {
+  for (int n : {0, 1, 7, 8, 9, 31}) {
+    std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+    double want = 0;
+    for (int i = 0; i < n; ++i) {
+      a[size_t(i)] = float(i + 1);
+      b[size_t(i)] = float(2 - i % 3);
+      want += double(i + 1) * (2 - i % 3);
+    }
+    EXPECT_EQ(dot_f32(a.data(), b.data(), n), float(want)) << n;  // small integers: exact
+  }
+}
+
+TEST(Kernels, RmsNorm) {
+  // Row [3, 4]: mean square 12.5, so y = x / sqrt(12.5 + eps) * w.
+  const std::vector<float> x = {3.0f, 4.0f, 0.0f, 0.0f}, w = {1.0f, 2.0f};
+  std::vector<float> y(4);
+  ThreadPool pool(2);
+  rms_norm(pool, x.data(), w.data(), 2, 2, 1e-5f, y.data());
+  const double s = 1.0 / std::sqrt(12.5 + 1e-5);
+  EXPECT_NEAR(y[0], 3 * s, 1e-6);
+  EXPECT_NEAR(y[1], 8 * s, 1e-6);
+  EXPECT_EQ(y[2], 0.0f);  // an all-zero row stays zero (eps avoids 0/0)
+  EXPECT_EQ(y[3], 0.0f);
+}
+
+TEST(Kernels, RopePairingsAndAngles) {
+  // head_dim 4, n_rot 4, base 10000: pair 0 has frequency 1, pair 1 has 1/100.
+  // At position p, pair i turns by p * freq_i.
+  ThreadPool pool(1);
+  const int32_t pos[] = {0, 3};
+  for (RopePairing pairing : {RopePairing::Adjacent, RopePairing::Half}) {
+    std::vector<float> x = {1, 2, 3, 4, 1, 2, 3, 4};
+    RopeParams p;
+    p.pairing = pairing;
+    p.n_rot = 4;
+    rope(pool, x.data(), 2, 1, 4, pos, p);
+    EXPECT_EQ(std::vector<float>(x.begin(), x.begin() + 4), (std::vector<float>{1, 2, 3, 4}));  // position 0
+    // Pair members: Adjacent (0,1),(2,3); Half (0,2),(1,3).
+    const int a0 = 0, b0 = pairing == RopePairing::Adjacent ? 1 : 2;
+    const int a1 = pairing == RopePairing::Adjacent ? 2 : 1, b1 = 3;
+    const float in[] = {1, 2, 3, 4};
+    const double t0 = 3.0, t1 = 3.0 / 100.0;
+    EXPECT_NEAR(x[4 + a0], in[a0] * std::cos(t0) - in[b0] * std::sin(t0), 1e-6);
+    EXPECT_NEAR(x[4 + b0], in[a0] * std::sin(t0) + in[b0] * std::cos(t0), 1e-6);
+    EXPECT_NEAR(x[4 + a1], in[a1] * std::cos(t1) - in[b1] * std::sin(t1), 1e-6);
+    EXPECT_NEAR(x[4 + b1], in[a1] * std::sin(t1) + in[b1] * std::cos(t1), 1e-6);
+  }
+  // Linear scaling by 4 and a frequency factor of 2 on pair 0: angle 3 / 4 / 2.
+  std::vector<float> x = {1, 0, 0, 0};
+  const float ff[] = {2.0f, 1.0f};
+  RopeParams p;
+  p.n_rot = 4;
+  p.freq_scale = 0.25f;
+  p.freq_factors = ff;
+  const int32_t three = 3;
+  rope(pool, x.data(), 1, 1, 4, &three, p);
+  EXPECT_NEAR(x[0], std::cos(3.0 / 8.0), 1e-6);
+  EXPECT_NEAR(x[1], std::sin(3.0 / 8.0), 1e-6);
+  // Partial rotation: dims past n_rot are untouched.
+  std::vector<float> y = {1, 2, 3, 4};
+  p = RopeParams{};
+  p.n_rot = 2;
+  rope(pool, y.data(), 1, 1, 4, &three, p);
+  EXPECT_EQ(y[2], 3.0f);
+  EXPECT_EQ(y[3], 4.0f);
+}
+
+TEST(Kernels, SiluMul) {
+  std::vector<float> g = {0.0f, 1.0f, -2.0f}, u = {5.0f, 2.0f, 3.0f};
+  ThreadPool pool(2);
+  silu_mul(pool, g.data(), u.data(), 3);
+  EXPECT_FLOAT_EQ(g[0], 0.0f);
+  EXPECT_NEAR(g[1], 2.0 / (1.0 + std::exp(-1.0)), 1e-6);
+  EXPECT_NEAR(g[2], 3.0 * -2.0 / (1.0 + std::exp(2.0)), 1e-6);
+}
+
+TEST(Kernels, AttentionMatchesNaiveWithGqaAndSequences) {
+  const int32_t n_head = 4, n_head_kv = 2, hd = 8, n_ctx = 6, n_seq = 2;
+  const int64_t kv_dim = n_head_kv * hd, stride = int64_t(n_ctx) * kv_dim;
+  const auto k = randn(size_t(n_seq * stride), 1), v = randn(size_t(n_seq * stride), 2);
+  // Queries: (seq 0, pos 5), (seq 1, pos 0), (seq 1, pos 3).
+  const int32_t seqs[] = {0, 1, 1}, pos[] = {5, 0, 3};
+  const auto q = randn(size_t(3 * n_head * hd), 3);
+  std::vector<float> out(q.size());
+  AttentionArgs a;
+  a.q = q.data();
+  a.out = out.data();
+  a.n_tokens = 3;
+  a.n_head = n_head;
+  a.n_head_kv = n_head_kv;
+  a.head_dim = hd;
+  a.k_cache = k.data();
+  a.v_cache = v.data();
+  a.seq_stride = stride;
+  a.seq_ids = seqs;
+  a.positions = pos;
+  a.scale = 1.0f / std::sqrt(float(hd));
+  ThreadPool pool(3);
+  attention(pool, a);
+  for (int t = 0; t < 3; ++t) {
+    for (int h = 0; h < n_head; ++h) {
+      const int kvh = h / 2;
+      std::vector<double> w;
+      double mx = -1e300, sum = 0;
+      for (int j = 0; j <= pos[t]; ++j) {
+        double s = 0;
+        for (int d = 0; d < hd; ++d) s += double(q[size_t((t * n_head + h) * hd + d)]) * k[size_t(seqs[t] * stride + j * kv_dim + kvh * hd + d)];
+        w.push_back(s / std::sqrt(double(hd)));
+        mx = std::max(mx, w.back());
+      }
+      for (double& x : w) sum += (x = std::exp(x - mx));
+      for (int d = 0; d < hd; ++d) {
+        double o = 0;
+        for (int j = 0; j <= pos[t]; ++j) o += w[size_t(j)] / sum * v[size_t(seqs[t] * stride + j * kv_dim + kvh * hd + d)];
+        EXPECT_NEAR(out[size_t((t * n_head + h) * hd + d)], o, 1e-5) << t << " " << h << " " << d;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dhi::kernels::cpu
