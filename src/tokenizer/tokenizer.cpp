@@ -364,8 +364,8 @@ const std::string& Tokenizer::token_text(int32_t id) const {
 std::string_view Tokenizer::model_name() const { return vocab_->model_name; }
 std::string_view Tokenizer::pre_name() const { return vocab_->pre_name; }
 
-StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool sequence_start)
-    : tokenizer_(&tokenizer), sequence_start_(sequence_start) {}
+StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool at_text_start)
+    : tokenizer_(&tokenizer), at_text_start_(at_text_start) {}
 
 std::string StreamDecoder::push(int32_t id) {
   const size_t index = n_pushed_++;
@@ -373,7 +373,7 @@ std::string StreamDecoder::push(int32_t id) {
   const Vocab& v = *tokenizer_->vocab_;
   if (!v.valid(id)) return {};
   const std::string& p = v.pieces[static_cast<size_t>(id)];
-  const bool drop = sequence_start_ && tokenizer_->drops_leading_space(id, index, first_);
+  const bool drop = at_text_start_ && tokenizer_->drops_leading_space(id, index, first_);
   pending_.append(p, drop ? 1 : 0);
   std::string out;
   const size_t used = sanitize_utf8(pending_, false, out);

@@ -2,8 +2,7 @@
 // original Hugging Face tokenizers: SentencePiece-style BPE by scores with byte
 // fallback ("llama") and GPT-2 byte-level BPE by merge rank ("gpt2") with the
 // per-model pre-tokenizer regexes (and NFC where the model normalizes). Also the
-// streaming detokenizer that only ever
-// hands out valid UTF-8.
+// streaming detokenizer that only ever hands out valid UTF-8.
 #pragma once
 
 #include <cstdint>
@@ -76,12 +75,13 @@ class Tokenizer {
 // Streaming detokenizer: push ids one by one; each call returns only complete
 // UTF-8 and holds back an incomplete trailing sequence. Bytes that can never
 // form a valid sequence come out as U+FFFD, so the output is always valid UTF-8.
-// `sequence_start` = true mirrors decode() (drops the SentencePiece prefix space
-// of the first token); pass false when continuing after a prompt, so the first
-// generated word keeps its space.
+// By default the ids continue a text (generated tokens after a prompt), so a
+// SentencePiece first token keeps its leading space (" there"). With
+// at_text_start = true the output equals decode() of the same ids (the prefix
+// space of the first token is dropped).
 class StreamDecoder {
  public:
-  explicit StreamDecoder(const Tokenizer& tokenizer, bool sequence_start = true);
+  explicit StreamDecoder(const Tokenizer& tokenizer, bool at_text_start = false);
   std::string push(int32_t id);
   // Whatever is still held back, with an incomplete sequence as U+FFFD.
   std::string flush();
@@ -91,7 +91,7 @@ class StreamDecoder {
   std::string pending_;
   size_t n_pushed_ = 0;
   int32_t first_ = -1;
-  bool sequence_start_;
+  bool at_text_start_;
 };
 
 // UTF-8 helpers shared with the tests.

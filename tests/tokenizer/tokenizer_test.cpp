@@ -72,8 +72,9 @@ std::vector<std::vector<int32_t>> read_outputs(const std::string& path) {
   return out;
 }
 
+// Streams `ids` as a whole text (like decode()).
 std::string stream_all(const Tokenizer& tok, const std::vector<int32_t>& ids, bool* all_valid) {
-  StreamDecoder dec(tok);
+  StreamDecoder dec(tok, /*at_text_start=*/true);
   std::string s;
   *all_valid = true;
   for (int32_t id : ids) {
@@ -173,6 +174,10 @@ TEST(Tokenizer, Stories260KGolden) {
   const auto& gen = golden["cases"][0];
   const auto gen_ids = gen["generated_ids"].get<std::vector<int32_t>>();
   EXPECT_EQ(tok.decode(gen_ids), gen["continuation"].get<std::string>());
+  StreamDecoder dec(tok);  // as a generation loop streams them
+  std::string streamed;
+  for (int32_t id : gen_ids) streamed += dec.push(id);
+  EXPECT_EQ(streamed + dec.flush(), gen["continuation"].get<std::string>());
 }
 
 TEST(Tokenizer, SpecialTokensDeepseekR1) {
@@ -254,7 +259,7 @@ TEST(StreamDecoder, EmojiSplitAcrossByteTokens) {
   const auto ids = spm.encode("\xF0\x9F\xA6\x99", false, false);
   ASSERT_EQ(ids.size(), 5u);
   for (size_t i = 1; i < 5; ++i) EXPECT_EQ(spm.token_type(ids[i]), TokenType::Byte);
-  StreamDecoder dec(spm);
+  StreamDecoder dec(spm, /*at_text_start=*/true);
   EXPECT_EQ(dec.push(ids[0]), "");  // the prefix space, dropped at the start
   EXPECT_EQ(dec.push(ids[1]), "");
   EXPECT_EQ(dec.push(ids[2]), "");
@@ -262,9 +267,13 @@ TEST(StreamDecoder, EmojiSplitAcrossByteTokens) {
   EXPECT_EQ(dec.push(ids[4]), "\xF0\x9F\xA6\x99");
   EXPECT_EQ(dec.flush(), "");
 
-  // Continuing after a prompt, the first word keeps its space.
-  StreamDecoder cont(spm, /*sequence_start=*/false);
+  // By default the ids continue a prompt: the first word keeps its space.
+  StreamDecoder cont(spm);
   EXPECT_EQ(cont.push(ids[0]), " ");
+  const auto there = spm.encode("Once there", false, false);
+  ASSERT_EQ(there.size(), 2u);
+  StreamDecoder gen(spm);
+  EXPECT_EQ(gen.push(there[1]), " there");
 
   // Byte-level BPE (GPT-2): 'ðŁ' '¦' 'Ļ' carry F0 9F | A6 | 99.
   const Tokenizer& gpt2 = vocab("gpt-2");
