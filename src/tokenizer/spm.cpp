@@ -100,13 +100,14 @@ void spm_encode(const Vocab& v, std::string_view text, bool add_prefix, std::vec
       out.push_back(id);
       continue;
     }
-    for (char c : piece) {
-      const int32_t bt = v.byte_tokens[static_cast<uint8_t>(c)];
-      if (bt >= 0) {
-        out.push_back(bt);
-      } else if (v.unk >= 0) {
-        out.push_back(v.unk);
-      }
+    // Byte fallback; without byte tokens for all its bytes the character is
+    // one unknown token, as in SentencePiece without byte_fallback.
+    bool have_bytes = true;
+    for (char c : piece) have_bytes = have_bytes && v.byte_tokens[static_cast<uint8_t>(c)] >= 0;
+    if (have_bytes) {
+      for (char c : piece) out.push_back(v.byte_tokens[static_cast<uint8_t>(c)]);
+    } else if (v.unk >= 0) {
+      out.push_back(v.unk);
     }
   }
 }

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -469,6 +470,56 @@ TEST(TokenizerErrors, TinyVocabWorks) {
   EXPECT_EQ(b->tok->encode("abab", false, false), (std::vector<int32_t>{2, 2}));
   EXPECT_EQ(b->tok->encode("ab<|end|>", false, true), (std::vector<int32_t>{2, 3}));
   EXPECT_TRUE(b->tok->is_eog(3));  // an end-of-turn text, no eos key
+}
+
+// Hand-made vocabs whose results follow from the algorithms' definitions.
+void tiny_spm(gguf::GgufWriter& w) {
+  w.set_string("tokenizer.ggml.model", "llama");
+  w.set("tokenizer.ggml.tokens", gguf::Value::make_string_array(
+                                     {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b", "c", "ab", "bc",
+                                      "\xE2\x96\x81" "a", "aa", "<0x64>"}));
+  w.set("tokenizer.ggml.scores",
+        gguf::Value::make_f32_array({0, 0, 0, 0, 0, 0, 0, -1.0f, -0.5f, -2.0f, 0, 0}));
+  w.set("tokenizer.ggml.token_type", gguf::Value::make_i32_array({2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 6}));
+}
+
+TEST(TinyVocab, SentencePieceMergesByScore) {
+  auto b = build(tiny_spm);
+  ASSERT_TRUE(b->tok.ok()) << b->tok.error().message;
+  const Tokenizer& t = *b->tok;
+  EXPECT_TRUE(t.add_space_prefix());
+  // "▁abc": pairs ▁a (-2), ab (-1), bc (-0.5): bc first, then ▁a; "▁abc" is
+  // not a piece.
+  EXPECT_EQ(t.encode("abc", false, false), (std::vector<int32_t>{9, 8}));
+  // Equal scores: the leftmost pair merges first.
+  EXPECT_EQ(t.encode("aaa", false, false), (std::vector<int32_t>{3, 10, 4}));
+  // 'd' falls back to its byte token; 'é' has no byte tokens: one <unk>.
+  EXPECT_EQ(t.encode("d\xC3\xA9", false, false), (std::vector<int32_t>{3, 11, 0}));
+  EXPECT_EQ(t.encode("", true, false), (std::vector<int32_t>{1}));
+  EXPECT_EQ(t.decode(std::vector<int32_t>{9, 8, 3, 11}), "abc d");
+
+  auto nb = build([](gguf::GgufWriter& w) {
+    tiny_spm(w);
+    w.set_bool("tokenizer.ggml.add_space_prefix", false);
+  });
+  ASSERT_TRUE(nb->tok.ok()) << nb->tok.error().message;
+  EXPECT_FALSE(nb->tok->add_space_prefix());
+  EXPECT_EQ(nb->tok->encode("abc", false, false), (std::vector<int32_t>{4, 8}));
+  EXPECT_EQ(nb->tok->decode(std::vector<int32_t>{3, 4}), " a");  // nothing to drop
+}
+
+TEST(TinyVocab, BpeMergesByRank) {
+  auto b = build([](gguf::GgufWriter& w) {
+    w.set_string("tokenizer.ggml.model", "gpt2");
+    w.set("tokenizer.ggml.tokens", gguf::Value::make_string_array({"a", "b", "c", "ab", "bc"}));
+    w.set("tokenizer.ggml.merges", gguf::Value::make_string_array({"b c", "a b"}));
+  });
+  ASSERT_TRUE(b->tok.ok()) << b->tok.error().message;
+  EXPECT_EQ(b->tok->pre_name(), "default");
+  // "b c" has the lower rank, so it wins over the leftmost pair "a b".
+  EXPECT_EQ(b->tok->encode("abc", false, false), (std::vector<int32_t>{0, 4}));
+  EXPECT_EQ(b->tok->encode("ab", false, false), (std::vector<int32_t>{3}));
+  EXPECT_EQ(b->tok->encode("x", false, false), (std::vector<int32_t>{}));  // no such byte, no <unk>
 }
 
 void expect_error(const std::function<void(gguf::GgufWriter&)>& fill, const std::string& needle) {
