@@ -18,9 +18,11 @@ namespace dhi::gguf {
 
 class GgufFile {
  public:
-  // Maps and parses the file; tensors point into the mapping.
+  // Maps and parses the file; tensors point into the mapping. Errors start with
+  // the path ("model.gguf: key 'k' array element 3: string length ...").
   static Expected<GgufFile> open(const std::string& path);
-  // Parses a buffer the caller keeps alive (fuzzing, tests).
+  // Parses a buffer the caller keeps alive (fuzzing, tests). Errors start with
+  // "GGUF buffer: ".
   static Expected<GgufFile> parse(std::span<const uint8_t> bytes);
 
   uint32_t version() const { return version_; }

@@ -3,6 +3,9 @@
 // string lengths in versions 2 and 3).
 #pragma once
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstring>
 #include <span>
@@ -60,5 +63,11 @@ struct Bytes {
   }
   std::span<const uint8_t> span() const { return b; }
 };
+
+// A path in the test temp folder unique to this process, so that concurrent test
+// runs (release and sanitizer builds under ctest -j) never share a file.
+inline std::string temp_path(const std::string& name) {
+  return ::testing::TempDir() + "/dhi_gguf_" + std::to_string(::getpid()) + "_" + name;
+}
 
 }  // namespace dhi::gguf::testing

@@ -293,12 +293,12 @@ TEST(GgufCorrupt, BadAlignmentValue) {
 }
 
 TEST(GgufCorrupt, OpenErrorsStartWithThePath) {
-  std::string missing = ::testing::TempDir() + "/does_not_exist.gguf";
+  std::string missing = testing::temp_path("does_not_exist.gguf");
   auto m = GgufFile::open(missing);
   ASSERT_FALSE(m.ok());
   EXPECT_THAT(m.error().message, StartsWith(missing + ": cannot open"));
 
-  std::string path = ::testing::TempDir() + "/gguf_corrupt_open.gguf";
+  std::string path = testing::temp_path("gguf_corrupt_open.gguf");
   Bytes b;
   b.header(3, 0, 1).key("k", kString).u64(50);
   std::FILE* fp = std::fopen(path.c_str(), "wb");
@@ -310,7 +310,7 @@ TEST(GgufCorrupt, OpenErrorsStartWithThePath) {
   EXPECT_EQ(f.error().message, path + ": key 'k': string length 50 exceeds the 0 bytes left");
   std::remove(path.c_str());
 
-  std::string empty = ::testing::TempDir() + "/gguf_empty.gguf";
+  std::string empty = testing::temp_path("gguf_empty.gguf");
   fp = std::fopen(empty.c_str(), "wb");
   ASSERT_NE(fp, nullptr);
   std::fclose(fp);

@@ -234,7 +234,7 @@ TEST(GgufRoundTrip, CustomAlignment) {
 }
 
 TEST(GgufRoundTrip, WriteFileAndOpen) {
-  std::string path = ::testing::TempDir() + "/gguf_roundtrip_open.gguf";
+  std::string path = testing::temp_path("gguf_roundtrip_open.gguf");
   GgufWriter w;
   w.set_string("general.architecture", "llama");
   ASSERT_TRUE(w.add_tensor("w", TensorType::Q8_0, {64}, pattern(68, 9)).ok());
@@ -267,7 +267,7 @@ TEST(GgufWriter, RejectsBadTensors) {
   EXPECT_FALSE(w.add_tensor("e", TensorType::F32, {1, 1, 1, 1, 1}, pattern(4, 0)).ok());
   EXPECT_FALSE(w.add_tensor("f", TensorType::F32, {0}, {}).ok());
   EXPECT_FALSE(w.add_tensor("g", TensorType(4), {1}, pattern(4, 0)).ok());
-  auto bad = GgufWriter(3).write_file(::testing::TempDir() + "/never.gguf");
+  auto bad = GgufWriter(3).write_file(testing::temp_path("never.gguf"));
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("alignment 3"), std::string::npos);
 }
@@ -356,7 +356,7 @@ TEST(GgufReader, TypedGetterErrorsNameKeyAndTypes) {
 }
 
 TEST(GgufReader, GetterErrorsStartWithThePathOfAnOpenedFile) {
-  std::string path = ::testing::TempDir() + "/gguf_getter_path.gguf";
+  std::string path = testing::temp_path("gguf_getter_path.gguf");
   GgufWriter w;
   ASSERT_TRUE(w.write_file(path).ok());
   auto f = GgufFile::open(path);
