@@ -69,7 +69,7 @@ Status chat_loop(GenerationOptions& o) {
     gp.cancel = &interrupted;
 
     ReasoningPrinter printer(parse_reasoning_mode(o.reasoning_mode),
-                             chat::opens_in_reasoning(family));
+                             chat::opens_in_reasoning(family, true));
     auto result = session.generate(prompt, gp, [&](std::string_view piece) { printer.push(piece); });
     printer.finish();
     std::fputc('\n', stdout);

@@ -50,7 +50,7 @@ Status run(RunOptions& o) {
     messages.push_back({"user", o.prompt});
     DHI_ASSIGN_OR_RETURN(std::string text, chat::render(family, messages, true));
     prompt = tokenizer.encode(text, tokenizer.add_bos(), /*parse_special=*/true);
-    starts_in_reasoning = chat::opens_in_reasoning(family);
+    starts_in_reasoning = chat::opens_in_reasoning(family, true);
     for (auto& s : chat::stop_texts(family)) o.gen.stop.push_back(s);
   }
 

@@ -100,6 +100,9 @@ Expected<GenerateResult> Session::generate(std::span<const int32_t> prompt,
       break;
     }
     int32_t token = sampler.sample(ctx_.logits(logits_index_));
+    if (token == sampling::Sampler::kNoToken)
+      return make_error("the model produced no usable logits (all NaN or -inf) after ",
+                        cached_.size(), " tokens");
     if (result.tokens.empty()) {
       t_first = Clock::now();
       result.timings.ttft_ms = ms_since(t_start);
