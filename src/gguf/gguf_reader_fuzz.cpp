@@ -102,6 +102,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (t.n_bytes == 0 || t.data == nullptr) __builtin_trap();
     g_sink = g_sink + t.data[0] + t.data[t.n_bytes - 1];
   }
-  check_round_trip(*f);
+  // A legal alignment of up to 2^31 makes the rewritten file that large (the
+  // writer really pads to it); the round trip is checked for sane alignments only.
+  if (f->alignment() <= (uint64_t(1) << 16)) check_round_trip(*f);
   return 0;
 }

@@ -33,7 +33,7 @@ class Out {
   }
   void bytes(const std::vector<uint8_t>& d) { b_.insert(b_.end(), d.begin(), d.end()); }
   void pad_to(uint64_t align) {
-    while (b_.size() % align != 0) b_.push_back(0);
+    if (b_.size() % align != 0) b_.resize(b_.size() + align - b_.size() % align, 0);
   }
   size_t size() const { return b_.size(); }
   std::vector<uint8_t> take() { return std::move(b_); }
