@@ -47,10 +47,16 @@ class CpuBackend final : public Backend {
   }
   void kv_store(const KvLayerView& kv, const float* k, const float* v, std::span<const int32_t> seq_ids,
                 std::span<const int32_t> positions) override {
+    const size_t n = size_t(kv.kv_dim);
     for (size_t t = 0; t < seq_ids.size(); ++t) {
       const int64_t off = int64_t(seq_ids[t]) * kv.seq_stride + int64_t(positions[t]) * kv.kv_dim;
-      std::memcpy(kv.k + off, k + t * size_t(kv.kv_dim), size_t(kv.kv_dim) * sizeof(float));
-      std::memcpy(kv.v + off, v + t * size_t(kv.kv_dim), size_t(kv.kv_dim) * sizeof(float));
+      if (kv.f16) {
+        kc::f32_to_f16_row(k + t * n, static_cast<uint16_t*>(kv.k) + off, int64_t(n));
+        kc::f32_to_f16_row(v + t * n, static_cast<uint16_t*>(kv.v) + off, int64_t(n));
+      } else {
+        std::memcpy(static_cast<float*>(kv.k) + off, k + t * n, n * sizeof(float));
+        std::memcpy(static_cast<float*>(kv.v) + off, v + t * n, n * sizeof(float));
+      }
     }
   }
   void attention(const KvLayerView& kv, const float* q, int32_t n_head, int32_t n_head_kv, int32_t head_dim,
@@ -64,6 +70,7 @@ class CpuBackend final : public Backend {
     a.head_dim = head_dim;
     a.k_cache = kv.k;
     a.v_cache = kv.v;
+    a.kv_f16 = kv.f16;
     a.seq_stride = kv.seq_stride;
     a.seq_ids = seq_ids.data();
     a.positions = positions.data();

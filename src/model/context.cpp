@@ -35,10 +35,13 @@ Expected<std::unique_ptr<Context>> Context::create(const Model& model, const Con
   if (params.n_seq < 1 || params.n_seq > 4096) {
     return make_error("number of sequences must be in [1, 4096], got ", params.n_seq);
   }
+  if (params.kv_type != TensorType::F32 && params.kv_type != TensorType::F16) {
+    return make_error("KV cache type must be F32 or F16, got ", tensor_type_name(params.kv_type));
+  }
   if (params.n_threads < 0) return make_error("number of threads must be >= 0, got ", params.n_threads);
   std::unique_ptr<Context> ctx(new Context(model));
   ctx->backend_ = make_cpu_backend(params.n_threads);
-  ctx->kv_ = std::make_unique<KvCache>(c.n_layer, params.n_seq, n_ctx, c.kv_dim());
+  ctx->kv_ = std::make_unique<KvCache>(c.n_layer, params.n_seq, n_ctx, c.kv_dim(), params.kv_type);
   ctx->pass_ = std::make_unique<ForwardPass>(model.config(), model.weights(), *ctx->backend_, *ctx->kv_);
   return ctx;
 }

@@ -30,6 +30,9 @@ struct ContextParams {
   uint32_t n_ctx = 0;  // 0 = the model's training context, capped at kDefaultMaxCtx
   int32_t n_seq = 1;
   int32_t n_threads = 0;  // 0 = all cores
+  // KV cache element type: F32 (default; bit-faithful to the reference) or F16
+  // (half the memory, what llama.cpp uses by default).
+  TensorType kv_type = TensorType::F32;
 };
 
 class Context {

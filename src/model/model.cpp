@@ -147,11 +147,12 @@ Expected<std::unique_ptr<Model>> Model::load(const gguf::GgufFile& file, const L
   return m;
 }
 
-MemoryEstimate estimate_memory(const ModelConfig& c, uint64_t weight_bytes, uint32_t n_ctx, int32_t n_seq) {
+MemoryEstimate estimate_memory(const ModelConfig& c, uint64_t weight_bytes, uint32_t n_ctx, int32_t n_seq,
+                               TensorType kv_type) {
   constexpr uint64_t kMaxUbatch = 512;  // Context's micro-batch (context.cpp)
   MemoryEstimate e;
   e.weights = weight_bytes;
-  e.kv_cache = KvCache::bytes(c.n_layer, n_seq, n_ctx, c.kv_dim());
+  e.kv_cache = KvCache::bytes(c.n_layer, n_seq, n_ctx, c.kv_dim(), kv_type);
   // Activations of one micro-batch (x, xn, tmp, out_rows: n_embd; q, attn:
   // q_dim; k, v: kv_dim; gate, up: n_ff), the logits of every token of it, and
   // per-thread scratch (a tile of 8 dequantized rows, attention scores).

@@ -12,6 +12,7 @@
 #include <tuple>
 #include <vector>
 
+#include "core/fp16.h"
 #include "kernels/cpu/ops.h"
 #include "quant/quant.h"
 
@@ -201,10 +202,27 @@ TEST(Kernels, SiluMul) {
   EXPECT_NEAR(g[2], 3.0 * -2.0 / (1.0 + std::exp(2.0)), 1e-6);
 }
 
-TEST(Kernels, AttentionMatchesNaiveWithGqaAndSequences) {
+class Attention : public ::testing::TestWithParam<bool> {};
+
+TEST_P(Attention, MatchesNaiveWithGqaAndSequences) {
+  const bool f16 = GetParam();
   const int32_t n_head = 4, n_head_kv = 2, hd = 8, n_ctx = 6, n_seq = 2;
   const int64_t kv_dim = n_head_kv * hd, stride = int64_t(n_ctx) * kv_dim;
-  const auto k = randn(size_t(n_seq * stride), 1), v = randn(size_t(n_seq * stride), 2);
+  auto k = randn(size_t(n_seq * stride), 1), v = randn(size_t(n_seq * stride), 2);
+  // The f16 cache: the kernel must compute with exactly the rounded values.
+  std::vector<uint16_t> k16(k.size()), v16(v.size());
+  f32_to_f16_row(k.data(), k16.data(), int64_t(k.size()));
+  f32_to_f16_row(v.data(), v16.data(), int64_t(v.size()));
+  if (f16) {
+    for (size_t i = 0; i < k.size(); ++i) {
+      EXPECT_NEAR(fp16_to_f32(k16[i]), k[i], std::fabs(k[i]) * 4.9e-4 + 6e-8);
+      k[i] = fp16_to_f32(k16[i]);
+      v[i] = fp16_to_f32(v16[i]);
+    }
+    std::vector<float> back(k.size());
+    f16_to_f32_row(k16.data(), back.data(), int64_t(k.size()));
+    EXPECT_EQ(back, k);
+  }
   // Queries: (seq 0, pos 5), (seq 1, pos 0), (seq 1, pos 3).
   const int32_t seqs[] = {0, 1, 1}, pos[] = {5, 0, 3};
   const auto q = randn(size_t(3 * n_head * hd), 3);
@@ -216,8 +234,9 @@ TEST(Kernels, AttentionMatchesNaiveWithGqaAndSequences) {
   a.n_head = n_head;
   a.n_head_kv = n_head_kv;
   a.head_dim = hd;
-  a.k_cache = k.data();
-  a.v_cache = v.data();
+  a.k_cache = f16 ? static_cast<const void*>(k16.data()) : k.data();
+  a.v_cache = f16 ? static_cast<const void*>(v16.data()) : v.data();
+  a.kv_f16 = f16;
   a.seq_stride = stride;
   a.seq_ids = seqs;
   a.positions = pos;
@@ -244,6 +263,9 @@ TEST(Kernels, AttentionMatchesNaiveWithGqaAndSequences) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(KvTypes, Attention, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? std::string("F16") : std::string("F32"); });
 
 }  // namespace
 }  // namespace dhi::kernels::cpu

@@ -181,6 +181,26 @@ TEST(Context, MemoryEstimateCountsKvCache) {
   EXPECT_EQ(e.weights, l.model->weight_bytes());
   EXPECT_GT(e.compute, 0u);
   EXPECT_EQ(e.total(), e.weights + e.kv_cache + e.compute);
+  EXPECT_EQ(estimate_memory(c, l.model->weight_bytes(), 128, 2, TensorType::F16).kv_cache, e.kv_cache / 2);
+}
+
+TEST(Context, F16KvCacheStaysCloseToF32) {
+  Loaded l = load_small();
+  ASSERT_TRUE(l.model);
+  auto a = make_ctx(*l.model, 32, 1);
+  auto h = Context::create(*l.model, {.n_ctx = 32, .n_seq = 1, .n_threads = 2, .kv_type = TensorType::F16});
+  ASSERT_TRUE(h.ok());
+  Batch b;
+  for (size_t i = 0; i < kToks.size(); ++i) b.add(kToks[i], int32_t(i), 0, true);
+  ASSERT_TRUE(a->decode(b).ok());
+  ASSERT_TRUE((*h)->decode(b).ok());
+  for (size_t i = 0; i < kToks.size(); ++i) {
+    // f16 rounding of K and V (relative 2^-11) through two layers.
+    const double d = max_rel_diff((*h)->logits(i), a->logits(i));
+    EXPECT_LT(d, 5e-3) << i;
+    if (i > 0) EXPECT_GT(d, 0.0) << "f16 cache left no trace at position " << i;
+  }
+  EXPECT_FALSE(Context::create(*l.model, {.n_ctx = 8, .n_seq = 1, .kv_type = TensorType::Q8_0}).ok());
 }
 
 }  // namespace

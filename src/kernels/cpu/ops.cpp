@@ -2,8 +2,10 @@
 // rotary embedding and causal attention over the KV cache (see ops.h).
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
+#include "core/fp16.h"
 #include "kernels/cpu/ops.h"
 
 namespace dhi::kernels::cpu {
@@ -76,10 +78,36 @@ void rope(ThreadPool& pool, float* x, int64_t n_tokens, int32_t n_heads, int32_t
   });
 }
 
-void attention(ThreadPool& pool, const AttentionArgs& a) {
+namespace {
+
+// All 65536 halves as floats: turns the f16 cache's conversions into loads.
+const float* f16_table() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(65536);
+    for (uint32_t i = 0; i < 65536; ++i) t[i] = fp16_to_f32(uint16_t(i));
+    return t;
+  }();
+  return table.data();
+}
+
+template <typename Elem>
+float load(const Elem* p, int64_t i, const float* table) {
+  if constexpr (std::is_same_v<Elem, float>) {
+    (void)table;
+    return p[i];
+  } else {
+    return table[p[i]];
+  }
+}
+
+template <typename Elem>
+void attention_impl(ThreadPool& pool, const AttentionArgs& a) {
   const int32_t group = a.n_head / a.n_head_kv;
   const int64_t kv_dim = int64_t(a.n_head_kv) * a.head_dim;
   const int64_t q_dim = int64_t(a.n_head) * a.head_dim;
+  const auto* kc = static_cast<const Elem*>(a.k_cache);
+  const auto* vc = static_cast<const Elem*>(a.v_cache);
+  const float* table = std::is_same_v<Elem, float> ? nullptr : f16_table();
   pool.parallel_for(a.n_tokens * a.n_head, 1, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scores;
     for (int64_t task = begin; task < end; ++task) {
@@ -92,7 +120,15 @@ void attention(ThreadPool& pool, const AttentionArgs& a) {
       scores.resize(size_t(n_pos));
       float mx = -INFINITY;
       for (int64_t j = 0; j < n_pos; ++j) {
-        const float s = dot_f32(q, a.k_cache + base + j * kv_dim, a.head_dim) * a.scale;
+        float s;
+        if constexpr (std::is_same_v<Elem, float>) {
+          s = dot_f32(q, kc + base + j * kv_dim, a.head_dim);
+        } else {
+          s = 0.0f;
+          const Elem* kr = kc + base + j * kv_dim;
+          for (int32_t d = 0; d < a.head_dim; ++d) s += q[d] * load(kr, d, table);
+        }
+        s *= a.scale;
         scores[size_t(j)] = s;
         mx = std::max(mx, s);
       }
@@ -106,11 +142,30 @@ void attention(ThreadPool& pool, const AttentionArgs& a) {
       std::fill(o, o + a.head_dim, 0.0f);
       for (int64_t j = 0; j < n_pos; ++j) {
         const float w = scores[size_t(j)] * inv;
-        const float* v = a.v_cache + base + j * kv_dim;
-        for (int32_t d = 0; d < a.head_dim; ++d) o[d] += w * v[d];
+        const Elem* vr = vc + base + j * kv_dim;
+        for (int32_t d = 0; d < a.head_dim; ++d) o[d] += w * load(vr, d, table);
       }
     }
   });
+}
+
+}  // namespace
+
+void attention(ThreadPool& pool, const AttentionArgs& a) {
+  if (a.kv_f16) {
+    attention_impl<uint16_t>(pool, a);
+  } else {
+    attention_impl<float>(pool, a);
+  }
+}
+
+void f32_to_f16_row(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f32_to_fp16(x[i]);
+}
+
+void f16_to_f32_row(const uint16_t* x, float* y, int64_t n) {
+  const float* table = f16_table();
+  for (int64_t i = 0; i < n; ++i) y[i] = table[x[i]];
 }
 
 }  // namespace dhi::kernels::cpu

@@ -74,7 +74,8 @@ void rope(ThreadPool& pool, float* x, int64_t n_tokens, int32_t n_heads, int32_t
           const int32_t* positions, const RopeParams& p);
 
 // Causal attention of a batch of queries against a KV cache that already holds
-// every position the queries may see. Cache layout per sequence:
+// every position the queries may see. The cache holds f32 or IEEE f16
+// elements (kv_f16). Cache layout per sequence:
 // [n_ctx][n_head_kv * head_dim] for K and for V; sequence s starts at
 // s * seq_stride floats. Query t (sequence seq_ids[t], position positions[t])
 // attends to cache positions 0..positions[t] of its sequence. Query head h uses
@@ -84,13 +85,18 @@ struct AttentionArgs {
   float* out = nullptr;      // [n_tokens][n_head * head_dim]
   int64_t n_tokens = 0;
   int32_t n_head = 0, n_head_kv = 0, head_dim = 0;
-  const float* k_cache = nullptr;
-  const float* v_cache = nullptr;
-  int64_t seq_stride = 0;  // floats between sequences in the cache
+  const void* k_cache = nullptr;
+  const void* v_cache = nullptr;
+  bool kv_f16 = false;
+  int64_t seq_stride = 0;  // elements between sequences in the cache
   const int32_t* seq_ids = nullptr;
   const int32_t* positions = nullptr;
   float scale = 1.0f;  // usually 1/sqrt(head_dim)
 };
 void attention(ThreadPool& pool, const AttentionArgs& a);
+
+// Stores rows of n f32 values as f16 (round to nearest even) or loads them back.
+void f32_to_f16_row(const float* x, uint16_t* y, int64_t n);
+void f16_to_f32_row(const uint16_t* x, float* y, int64_t n);
 
 }  // namespace dhi::kernels::cpu
