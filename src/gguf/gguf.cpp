@@ -1,9 +1,12 @@
-// GGUF values: the typed accessors and constructors of gguf::Value, and the
-// names of the metadata value types used in error messages.
+// GGUF values: the typed accessors and constructors of gguf::Value, the names of
+// the metadata value types used in error messages, and the tensor shape check
+// shared by the reader and the writer.
 #include "gguf/gguf.h"
 
 #include <limits>
 #include <utility>
+
+#include "core/checked.h"
 
 namespace dhi::gguf {
 
@@ -166,6 +169,30 @@ Value Value::make_i32_array(const std::vector<int32_t>& v) {
   items.reserve(v.size());
   for (int32_t i : v) items.push_back(make_int(ValueType::INT32, i));
   return make_array(ValueType::INT32, std::move(items));
+}
+
+Expected<TensorGeometry> tensor_geometry(uint32_t type_id, std::span<const uint64_t> dims) {
+  if (dims.empty() || dims.size() > kMaxDims)
+    return make_error("n_dims is ", dims.size(), ", expected 1 to ", kMaxDims);
+  // ggml counts elements in int64_t.
+  constexpr uint64_t kMaxElements = uint64_t(std::numeric_limits<int64_t>::max());
+  uint64_t n = 1;
+  for (size_t d = 0; d < dims.size(); ++d) {
+    if (dims[d] == 0) return make_error("dimension ", d, " is 0");
+    auto p = checked_mul(n, dims[d]);
+    if (!p || *p > kMaxElements)
+      return make_error("element count overflows at dimension ", d, " (", n, " x ", dims[d],
+                        " exceeds ", kMaxElements, ")");
+    n = *p;
+  }
+  auto info = tensor_type_info(type_id);
+  if (!info) return make_error("unknown tensor type id ", type_id);
+  if (dims[0] % info->block_size != 0)
+    return make_error("ne[0] = ", dims[0], " is not a multiple of the ", info->name, " block size ",
+                      info->block_size);
+  auto bytes = checked_mul(n / info->block_size, info->block_bytes);
+  if (!bytes) return make_error("byte size of ", n, " ", info->name, " elements overflows");
+  return TensorGeometry{n, *bytes};
 }
 
 }  // namespace dhi::gguf

@@ -8,17 +8,33 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "core/expected.h"
 #include "core/tensor_type.h"
 
 namespace dhi::gguf {
 
+inline constexpr uint64_t kDefaultAlignment = 32;  // when `general.alignment` is absent
+inline constexpr uint32_t kMaxDims = 4;            // ggml tensors have at most 4 dimensions
+
 enum class ValueType : uint32_t {
-  UINT8 = 0, INT8 = 1, UINT16 = 2, INT16 = 3, UINT32 = 4, INT32 = 5, FLOAT32 = 6,
-  BOOL = 7, STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
+  UINT8 = 0,
+  INT8 = 1,
+  UINT16 = 2,
+  INT16 = 3,
+  UINT32 = 4,
+  INT32 = 5,
+  FLOAT32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  UINT64 = 10,
+  INT64 = 11,
+  FLOAT64 = 12,
 };
 const char* value_type_name(ValueType t);
 
@@ -60,10 +76,25 @@ struct TensorInfo {
   std::string name;
   std::vector<uint64_t> dims;  // ne[0] first: ne[0] is the contiguous (row) length
   TensorType type = TensorType::F32;
-  uint64_t offset = 0;         // from the start of the data section
+  uint64_t offset = 0;  // from the start of the data section
   uint64_t n_elements = 0;
   uint64_t n_bytes = 0;
   const uint8_t* data = nullptr;  // into the mapped file (reader only)
 };
+
+// `general.alignment` must be a nonzero power of two that fits its UINT32.
+inline bool is_valid_alignment(uint64_t a) {
+  return a != 0 && (a & (a - 1)) == 0 && a <= UINT32_MAX;
+}
+
+struct TensorGeometry {
+  uint64_t n_elements = 0;
+  uint64_t n_bytes = 0;
+};
+// Checks a tensor shape for a type id, for the reader and the writer alike: 1 to
+// kMaxDims dimensions, none zero, an element count that fits ggml's int64, a known
+// type, ne[0] a multiple of its block size, a byte size that fits 64 bits. The
+// error says what is wrong without naming the tensor; callers prefix the name.
+Expected<TensorGeometry> tensor_geometry(uint32_t type_id, std::span<const uint64_t> dims);
 
 }  // namespace dhi::gguf

@@ -6,7 +6,6 @@
 #include "gguf/reader.h"
 
 #include <cstring>
-#include <limits>
 #include <utility>
 
 #include "core/checked.h"
@@ -15,9 +14,7 @@ namespace dhi::gguf {
 namespace {
 
 constexpr uint32_t kMagic = 0x46554747;  // "GGUF" read as a little-endian u32
-constexpr uint32_t kMaxDims = 4;         // ggml tensors have at most 4 dimensions
 constexpr int kMaxArrayDepth = 8;        // nesting bound: keeps recursion shallow
-constexpr uint64_t kMaxElements = uint64_t(std::numeric_limits<int64_t>::max());
 
 // Smallest encoding of one value of each type; an array of `n` such values needs
 // at least n times this many bytes, which bounds n before anything is reserved.
@@ -272,7 +269,7 @@ class Parser {
     if (v->type != ValueType::UINT32)
       return make_error("key 'general.alignment': expected UINT32, got ", value_type_name(v->type));
     uint64_t a = *v->as_uint();
-    if (a == 0 || (a & (a - 1)) != 0)
+    if (!is_valid_alignment(a))
       return make_error("key 'general.alignment': ", a, " is not a nonzero power of two");
     out_.alignment_ = a;
     return {};
@@ -290,38 +287,25 @@ class Parser {
 
     auto n_dims = cur_.u32("n_dims");
     if (!n_dims.ok()) return fail(n_dims.error());
+    // Checked here already, before it bounds how many dimensions are read.
     if (*n_dims == 0 || *n_dims > kMaxDims)
       return make_error(ctx, ": n_dims is ", *n_dims, ", expected 1 to ", kMaxDims);
-    uint64_t n_elements = 1;
     for (uint64_t d = 0; d < *n_dims; ++d) {
       auto ne = cur_.u64("dimension");
       if (!ne.ok()) return fail(ne.error());
-      if (*ne == 0) return make_error(ctx, ": dimension ", d, " is 0");
-      auto prod = checked_mul(n_elements, *ne);
-      if (!prod || *prod > kMaxElements)
-        return make_error(ctx, ": element count overflows at dimension ", d, " (", n_elements,
-                          " x ", *ne, " exceeds ", kMaxElements, ")");
-      n_elements = *prod;
       t.dims.push_back(*ne);
     }
-
     auto type_id = cur_.u32("tensor type");
     if (!type_id.ok()) return fail(type_id.error());
-    auto info = tensor_type_info(uint32_t(*type_id));
-    if (!info) return make_error(ctx, ": unknown tensor type id ", *type_id);
-    t.type = info->type;
-    if (t.dims[0] % info->block_size != 0)
-      return make_error(ctx, ": ne[0] = ", t.dims[0], " is not a multiple of the ", info->name,
-                        " block size ", info->block_size);
-    auto n_bytes = checked_mul(n_elements / info->block_size, info->block_bytes);
-    if (!n_bytes)
-      return make_error(ctx, ": byte size of ", n_elements, " ", info->name, " elements overflows");
-
     auto offset = cur_.u64("data offset");
     if (!offset.ok()) return fail(offset.error());
+
+    auto geometry = tensor_geometry(uint32_t(*type_id), t.dims);
+    if (!geometry.ok()) return fail(geometry.error());
+    t.type = TensorType(*type_id);
     t.offset = *offset;
-    t.n_elements = n_elements;
-    t.n_bytes = *n_bytes;
+    t.n_elements = geometry->n_elements;
+    t.n_bytes = geometry->n_bytes;
 
     auto [it, inserted] = out_.tensor_index_.emplace(t.name, out_.tensors_.size());
     if (!inserted)

@@ -14,11 +14,7 @@
 namespace dhi::gguf {
 namespace {
 
-constexpr uint64_t kDefaultAlignment = 32;
-constexpr uint32_t kMaxDims = 4;
 const char* const kAlignmentKey = "general.alignment";
-
-bool valid_alignment(uint64_t a) { return a != 0 && (a & (a - 1)) == 0 && a <= UINT32_MAX; }
 
 class Out {
  public:
@@ -154,24 +150,10 @@ Status GgufWriter::add_tensor(const std::string& name, TensorType type, std::vec
   std::string ctx = "tensor '" + name + "'";
   for (const auto& t : tensors_)
     if (t.name == name) return make_error("duplicate ", ctx);
-  auto info = tensor_type_info(uint32_t(type));
-  if (!info) return make_error(ctx, ": unknown tensor type id ", uint32_t(type));
-  if (dims.empty() || dims.size() > kMaxDims)
-    return make_error(ctx, ": has ", dims.size(), " dimensions, expected 1 to ", kMaxDims);
-  uint64_t n = 1;
-  for (size_t d = 0; d < dims.size(); ++d) {
-    if (dims[d] == 0) return make_error(ctx, ": dimension ", d, " is 0");
-    auto p = checked_mul(n, dims[d]);
-    if (!p) return make_error(ctx, ": element count overflows");
-    n = *p;
-  }
-  if (dims[0] % info->block_size != 0)
-    return make_error(ctx, ": ne[0] = ", dims[0], " is not a multiple of the ", info->name,
-                      " block size ", info->block_size);
-  auto bytes = checked_mul(n / info->block_size, info->block_bytes);
-  if (!bytes || *bytes != data.size())
-    return make_error(ctx, ": data has ", data.size(), " bytes, expected ",
-                      bytes ? std::to_string(*bytes) : std::string("an overflowing size"));
+  auto geometry = tensor_geometry(uint32_t(type), dims);
+  if (!geometry.ok()) return make_error(ctx, ": ", geometry.error().message);
+  if (geometry->n_bytes != data.size())
+    return make_error(ctx, ": data has ", data.size(), " bytes, expected ", geometry->n_bytes);
   tensors_.push_back({name, type, std::move(dims), std::move(data)});
   return {};
 }
@@ -222,7 +204,7 @@ std::vector<uint8_t> GgufWriter::to_bytes() const {
 }
 
 Status GgufWriter::write_file(const std::string& path) const {
-  if (!valid_alignment(alignment_))
+  if (!is_valid_alignment(alignment_))
     return make_error(path, ": alignment ", alignment_, " is not a power of two that fits 32 bits");
   std::vector<uint8_t> bytes = to_bytes();
   std::FILE* f = std::fopen(path.c_str(), "wb");
