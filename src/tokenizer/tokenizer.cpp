@@ -14,8 +14,6 @@ namespace {
 
 using gguf::ValueType;
 
-constexpr uint64_t kAbsent = std::numeric_limits<uint64_t>::max();
-
 // Texts of end-of-turn tokens, in the order eot() prefers them when the file
 // has no tokenizer.ggml.eot_token_id.
 constexpr std::string_view kEotTexts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
@@ -25,11 +23,13 @@ constexpr std::string_view kEogTexts[] = {"<|endoftext|>", "<|end_of_text|>", "<
                                           "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>"};
 
 // A special token id from `key`: `def` when absent, -1 when it is out of range
-// (files use 0xFFFFFFFF for "none").
+// (files write "none" as 0xFFFFFFFF or as a signed -1).
 Expected<int32_t> read_id(const gguf::GgufFile& f, std::string_view key, int32_t def, size_t n) {
-  DHI_ASSIGN_OR_RETURN(uint64_t raw, f.get_uint_or(key, kAbsent));
-  if (raw == kAbsent) return def;
-  return raw < n ? static_cast<int32_t>(raw) : -1;
+  const gguf::Value* value = f.find(key);
+  if (value == nullptr) return def;
+  if (const auto u = value->as_uint()) return *u < n ? static_cast<int32_t>(*u) : -1;
+  if (value->as_int()) return -1;  // negative
+  return make_error(key, ": expected an integer token id, got ", gguf::value_type_name(value->type));
 }
 
 // "<0xAB>" → 0xAB, or -1.

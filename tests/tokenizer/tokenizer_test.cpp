@@ -567,17 +567,23 @@ TEST(TokenizerErrors, NameTheKey) {
     w.set("tokenizer.ggml.tokens", gguf::Value::make_string_array({"<unk>", "a"}));
     w.set("tokenizer.ggml.scores", gguf::Value::make_f32_array({0.0f}));
   }, "tokenizer.ggml.scores");
+  expect_error([](gguf::GgufWriter& w) {
+    tiny_bpe(w);
+    w.set_string("tokenizer.ggml.eos_token_id", "2");
+  }, "tokenizer.ggml.eos_token_id");
 }
 
 TEST(TokenizerErrors, OutOfRangeSpecialIdsAreAbsent) {
   auto b = build([](gguf::GgufWriter& w) {
     tiny_bpe(w);
-    w.set_u32("tokenizer.ggml.bos_token_id", 0xFFFFFFFFu);
-    w.set_u32("tokenizer.ggml.eos_token_id", 4);
+    w.set("tokenizer.ggml.bos_token_id", gguf::Value::make_int(gguf::ValueType::INT32, -1));
+    w.set_u32("tokenizer.ggml.eos_token_id", 4);  // one past the last token
+    w.set_u32("tokenizer.ggml.eot_token_id", 0xFFFFFFFFu);
   });
   ASSERT_TRUE(b->tok.ok()) << b->tok.error().message;
   EXPECT_EQ(b->tok->bos(), -1);
   EXPECT_EQ(b->tok->eos(), -1);
+  EXPECT_EQ(b->tok->eot(), 3);  // not in the file: found by its text <|end|>
   EXPECT_EQ(b->tok->encode("a", true, false), (std::vector<int32_t>{0}));
 }
 
