@@ -583,7 +583,7 @@ TEST(TokenizerErrors, OutOfRangeSpecialIdsAreAbsent) {
   ASSERT_TRUE(b->tok.ok()) << b->tok.error().message;
   EXPECT_EQ(b->tok->bos(), -1);
   EXPECT_EQ(b->tok->eos(), -1);
-  EXPECT_EQ(b->tok->eot(), 3);  // not in the file: found by its text <|end|>
+  EXPECT_EQ(b->tok->eot(), 3);  // "none" in the file: found by its text <|end|>
   EXPECT_EQ(b->tok->encode("a", true, false), (std::vector<int32_t>{0}));
 }
 
