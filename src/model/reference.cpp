@@ -13,17 +13,17 @@ namespace dhi::model {
 
 namespace {
 
-// Whole tensor as f32, after checking it has exactly `n` elements.
-Expected<std::vector<float>> load_f32(const gguf::GgufFile& f, const std::string& name, uint64_t n) {
+// Whole tensor as f32, after checking it has exactly `n` elements in rows of
+// `row` (the input dimension: a transposed matrix is refused).
+Expected<std::vector<float>> load_f32(const gguf::GgufFile& f, const std::string& name, uint64_t n, uint64_t row) {
   const gguf::TensorInfo* t = f.find_tensor(name);
   if (!t) return make_error("missing tensor ", name);
   if (t->n_elements != n) return make_error("tensor ", name, ": expected ", n, " elements, got ", t->n_elements);
-  const auto info = tensor_type_info(uint32_t(t->type));
-  if (!info || t->dims.empty() || t->dims[0] % info->block_size != 0) {
-    return make_error("tensor ", name, ": unusable type or row length");
+  if (t->dims.empty() || t->dims[0] != row) return make_error("tensor ", name, ": expected rows of ", row);
+  if (Status st = dhi::check_row(t->type, int64_t(row)); !st.ok()) {
+    return make_error("tensor ", name, ": ", st.error().message);
   }
   std::vector<float> out(n);
-  const uint64_t row = t->dims[0];
   const uint64_t rb = *row_bytes(t->type, row);
   for (uint64_t r = 0; r < n / row; ++r) {
     dhi::dequantize_row(t->type, t->data + r * rb, out.data() + r * row, int64_t(row));
@@ -54,38 +54,38 @@ Expected<ReferenceModel> ReferenceModel::load(const gguf::GgufFile& f) {
   DHI_ASSIGN_OR_RETURN(m.cfg_, parse_config(f));
   const ModelConfig& c = m.cfg_;
   const uint64_t E = uint64_t(c.n_embd), Q = uint64_t(c.q_dim()), KV = uint64_t(c.kv_dim()), F = uint64_t(c.n_ff);
-  DHI_ASSIGN_OR_RETURN(m.token_embd, load_f32(f, "token_embd.weight", uint64_t(c.n_vocab) * E));
+  DHI_ASSIGN_OR_RETURN(m.token_embd, load_f32(f, "token_embd.weight", uint64_t(c.n_vocab) * E, E));
   for (int32_t l = 0; l < c.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     Layer L;
-    DHI_ASSIGN_OR_RETURN(L.attn_norm, load_f32(f, p + "attn_norm.weight", E));
-    DHI_ASSIGN_OR_RETURN(L.wq, load_f32(f, p + "attn_q.weight", Q * E));
-    DHI_ASSIGN_OR_RETURN(L.wk, load_f32(f, p + "attn_k.weight", KV * E));
-    DHI_ASSIGN_OR_RETURN(L.wv, load_f32(f, p + "attn_v.weight", KV * E));
-    DHI_ASSIGN_OR_RETURN(L.wo, load_f32(f, p + "attn_output.weight", E * Q));
+    DHI_ASSIGN_OR_RETURN(L.attn_norm, load_f32(f, p + "attn_norm.weight", E, E));
+    DHI_ASSIGN_OR_RETURN(L.wq, load_f32(f, p + "attn_q.weight", Q * E, E));
+    DHI_ASSIGN_OR_RETURN(L.wk, load_f32(f, p + "attn_k.weight", KV * E, E));
+    DHI_ASSIGN_OR_RETURN(L.wv, load_f32(f, p + "attn_v.weight", KV * E, E));
+    DHI_ASSIGN_OR_RETURN(L.wo, load_f32(f, p + "attn_output.weight", E * Q, Q));
     if (c.qkv_bias) {
-      DHI_ASSIGN_OR_RETURN(L.bq, load_f32(f, p + "attn_q.bias", Q));
-      DHI_ASSIGN_OR_RETURN(L.bk, load_f32(f, p + "attn_k.bias", KV));
-      DHI_ASSIGN_OR_RETURN(L.bv, load_f32(f, p + "attn_v.bias", KV));
+      DHI_ASSIGN_OR_RETURN(L.bq, load_f32(f, p + "attn_q.bias", Q, Q));
+      DHI_ASSIGN_OR_RETURN(L.bk, load_f32(f, p + "attn_k.bias", KV, KV));
+      DHI_ASSIGN_OR_RETURN(L.bv, load_f32(f, p + "attn_v.bias", KV, KV));
     }
     if (c.qk_norm) {
-      DHI_ASSIGN_OR_RETURN(L.q_norm, load_f32(f, p + "attn_q_norm.weight", uint64_t(c.head_dim)));
-      DHI_ASSIGN_OR_RETURN(L.k_norm, load_f32(f, p + "attn_k_norm.weight", uint64_t(c.head_dim)));
+      DHI_ASSIGN_OR_RETURN(L.q_norm, load_f32(f, p + "attn_q_norm.weight", uint64_t(c.head_dim), uint64_t(c.head_dim)));
+      DHI_ASSIGN_OR_RETURN(L.k_norm, load_f32(f, p + "attn_k_norm.weight", uint64_t(c.head_dim), uint64_t(c.head_dim)));
     }
-    DHI_ASSIGN_OR_RETURN(L.ffn_norm, load_f32(f, p + "ffn_norm.weight", E));
-    DHI_ASSIGN_OR_RETURN(L.w1, load_f32(f, p + "ffn_gate.weight", F * E));
-    DHI_ASSIGN_OR_RETURN(L.w3, load_f32(f, p + "ffn_up.weight", F * E));
-    DHI_ASSIGN_OR_RETURN(L.w2, load_f32(f, p + "ffn_down.weight", E * F));
+    DHI_ASSIGN_OR_RETURN(L.ffn_norm, load_f32(f, p + "ffn_norm.weight", E, E));
+    DHI_ASSIGN_OR_RETURN(L.w1, load_f32(f, p + "ffn_gate.weight", F * E, E));
+    DHI_ASSIGN_OR_RETURN(L.w3, load_f32(f, p + "ffn_up.weight", F * E, E));
+    DHI_ASSIGN_OR_RETURN(L.w2, load_f32(f, p + "ffn_down.weight", E * F, F));
     m.layers.push_back(std::move(L));
   }
-  DHI_ASSIGN_OR_RETURN(m.output_norm, load_f32(f, "output_norm.weight", E));
+  DHI_ASSIGN_OR_RETURN(m.output_norm, load_f32(f, "output_norm.weight", E, E));
   if (c.tied_output) {
     m.output = m.token_embd;
   } else {
-    DHI_ASSIGN_OR_RETURN(m.output, load_f32(f, "output.weight", uint64_t(c.n_vocab) * E));
+    DHI_ASSIGN_OR_RETURN(m.output, load_f32(f, "output.weight", uint64_t(c.n_vocab) * E, E));
   }
   if (c.has_rope_freqs) {
-    DHI_ASSIGN_OR_RETURN(m.freq_factors, load_f32(f, "rope_freqs.weight", uint64_t(c.n_rot / 2)));
+    DHI_ASSIGN_OR_RETURN(m.freq_factors, load_f32(f, "rope_freqs.weight", uint64_t(c.n_rot / 2), uint64_t(c.n_rot / 2)));
   } else {
     m.freq_factors = rope_freq_factors(f, c);
   }

@@ -92,6 +92,19 @@ TEST(ModelErrors, WrongShapeNamesExpectedAndActual) {
   EXPECT_NE(e.find("expected shape [32, 16], got [32, 32]"), std::string::npos) << e;
 }
 
+TEST(ModelErrors, TransposedMatrixIsRefused) {
+  SynthFile sf = base_model();
+  ASSERT_TRUE(sf.file);
+  // Same element count, rows of n_ff instead of n_embd.
+  auto r = rewrite(*sf.file, [](std::string& n, TensorType&, std::vector<uint64_t>& dims, auto&) {
+    if (n == "blk.0.ffn_gate.weight") dims = {64, 32};
+    return true;
+  });
+  ASSERT_TRUE(r.file);
+  const std::string e = load_error(*r.file);
+  EXPECT_NE(e.find("blk.0.ffn_gate.weight: expected shape [32, 64], got [64, 32]"), std::string::npos) << e;
+}
+
 TEST(ModelErrors, UnknownArchitectureListsSupported) {
   SynthFile sf = base_model();
   ASSERT_TRUE(sf.file);
