@@ -72,7 +72,7 @@ Status run(RunOptions& o) {
                            /*print=*/!o.json);
   DHI_ASSIGN_OR_RETURN(engine::GenerateResult result,
                        session.generate(prompt, gp, [&](std::string_view piece) {
-                         if (o.json) return;
+                         if (o.raw && o.json) return;
                          if (o.raw) {
                            std::fwrite(piece.data(), 1, piece.size(), stdout);
                            std::fflush(stdout);
