@@ -233,6 +233,21 @@ TEST(GgufRoundTrip, CustomAlignment) {
   }
 }
 
+TEST(GgufWriter, LayoutAlignmentWinsOverASetKey) {
+  // The constructor's alignment lays the file out, so a set() value is replaced
+  // with it in place: the file never claims an alignment it does not follow.
+  GgufWriter w(64);
+  w.set_string("general.architecture", "llama");
+  w.set_u32("general.alignment", 16);
+  ASSERT_TRUE(w.add_tensor("a", TensorType::F32, {1}, pattern(4, 1)).ok());
+  ASSERT_TRUE(w.add_tensor("b", TensorType::F32, {1}, pattern(4, 2)).ok());
+  GgufFile f = parse_ok(w.to_bytes());
+  ASSERT_EQ(f.metadata().size(), 2u);
+  EXPECT_EQ(f.metadata()[1].first, "general.alignment");
+  EXPECT_EQ(f.alignment(), 64u);
+  EXPECT_EQ(f.tensors()[1].offset, 64u);
+}
+
 TEST(GgufRoundTrip, WriteFileAndOpen) {
   std::string path = testing::temp_path("gguf_roundtrip_open.gguf");
   GgufWriter w;
@@ -306,6 +321,17 @@ TEST(GgufReader, VocabOnlyFileNeedsNoPaddingAtTheEnd) {
   b.header(3, 0, 1).key("k", 0).u8(1);
   GgufFile f = parse_ok(b.b);
   EXPECT_EQ(f.get_uint("k").value(), 1u);
+}
+
+TEST(GgufReader, LargeAlignmentIsOnlyAnOffset) {
+  // 2^30 is a legal alignment; with no tensors nothing is read or allocated at it
+  // (found by the fuzzer, whose rewrite of such a file took too long).
+  Bytes b;
+  b.header(3, 0, 1).key("general.alignment", 4).u32(uint32_t(1) << 30);
+  GgufFile f = parse_ok(b.b);
+  EXPECT_EQ(f.alignment(), uint64_t(1) << 30);
+  EXPECT_EQ(f.data_offset(), uint64_t(1) << 30);
+  EXPECT_TRUE(f.tensors().empty());
 }
 
 TEST(GgufReader, TypedGetterErrorsNameKeyAndTypes) {
