@@ -78,10 +78,7 @@ void rope(ThreadPool& pool, float* x, int64_t n_tokens, int32_t n_heads, int32_t
   });
 }
 
-namespace {
-
-// All 65536 halves as floats: turns the f16 cache's conversions into loads.
-const float* f16_table() {
+const float* f16_to_f32_table() {
   static const std::vector<float> table = [] {
     std::vector<float> t(65536);
     for (uint32_t i = 0; i < 65536; ++i) t[i] = fp16_to_f32(uint16_t(i));
@@ -89,6 +86,8 @@ const float* f16_table() {
   }();
   return table.data();
 }
+
+namespace {
 
 template <typename Elem>
 float load(const Elem* p, int64_t i, const float* table) {
@@ -107,7 +106,7 @@ void attention_impl(ThreadPool& pool, const AttentionArgs& a) {
   const int64_t q_dim = int64_t(a.n_head) * a.head_dim;
   const auto* kc = static_cast<const Elem*>(a.k_cache);
   const auto* vc = static_cast<const Elem*>(a.v_cache);
-  const float* table = std::is_same_v<Elem, float> ? nullptr : f16_table();
+  const float* table = std::is_same_v<Elem, float> ? nullptr : f16_to_f32_table();
   pool.parallel_for(a.n_tokens * a.n_head, 1, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scores;
     for (int64_t task = begin; task < end; ++task) {
@@ -164,7 +163,7 @@ void f32_to_f16_row(const float* x, uint16_t* y, int64_t n) {
 }
 
 void f16_to_f32_row(const uint16_t* x, float* y, int64_t n) {
-  const float* table = f16_table();
+  const float* table = f16_to_f32_table();
   for (int64_t i = 0; i < n; ++i) y[i] = table[x[i]];
 }
 

@@ -95,6 +95,9 @@ struct AttentionArgs {
 };
 void attention(ThreadPool& pool, const AttentionArgs& a);
 
+// All 65536 IEEE halves as floats (built once; 256 KB): f16 -> f32 as a load.
+const float* f16_to_f32_table();
+
 // Stores rows of n f32 values as f16 (round to nearest even) or loads them back.
 void f32_to_f16_row(const float* x, uint16_t* y, int64_t n);
 void f16_to_f32_row(const uint16_t* x, float* y, int64_t n);
