@@ -46,7 +46,10 @@ void write_minimal_vocab(gguf::GgufWriter& w, int32_t n_vocab) {
   std::vector<float> scores;
   std::vector<int32_t> types;
   for (int32_t i = 0; i < n_vocab; ++i) {
-    tokens.push_back(i == 0 ? "<unk>" : i == 1 ? "<s>" : i == 2 ? "</s>" : "t" + std::to_string(i));
+    // Built with append: GCC 12's -Wrestrict misfires on `"t" + to_string(i)` at -O3.
+    std::string tok = i == 0 ? "<unk>" : i == 1 ? "<s>" : i == 2 ? "</s>" : "t";
+    if (i > 2) tok.append(std::to_string(i));
+    tokens.push_back(std::move(tok));
     scores.push_back(i < 3 ? 0.0f : -float(i));
     types.push_back(i == 0 ? 2 : i < 3 ? 3 : 1);  // unknown, control, normal
   }

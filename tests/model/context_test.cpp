@@ -198,7 +198,9 @@ TEST(Context, F16KvCacheStaysCloseToF32) {
     // f16 rounding of K and V (relative 2^-11) through two layers.
     const double d = max_rel_diff((*h)->logits(i), a->logits(i));
     EXPECT_LT(d, 5e-3) << i;
-    if (i > 0) EXPECT_GT(d, 0.0) << "f16 cache left no trace at position " << i;
+    if (i > 0) {
+      EXPECT_GT(d, 0.0) << "f16 cache left no trace at position " << i;
+    }
   }
   EXPECT_FALSE(Context::create(*l.model, {.n_ctx = 8, .n_seq = 1, .kv_type = TensorType::Q8_0}).ok());
 }
