@@ -69,6 +69,10 @@ TEST_P(MatmulTypes, MatchesScalarReferenceOnOddShapes) {
       {13, block * 2, 1, 3},   // rows not a multiple of the tile (8) or the threads
       {37, block * 3, 4, 2},   // prefill-like batch
       {8, block, 2, 4},        // exactly one tile
+      // Large enough that the matmul splits into several chunks across the
+      // threads (small products run on the calling thread): 67 rows = 8 full
+      // tiles + 3 rows, 1024 columns, 3 tokens.
+      {67, block * ((1024 + block - 1) / block), 3, 3},
   };
   for (const Shape& s : shapes) {
     Quantized q = make_weights(t, s.rows, s.cols, uint64_t(s.rows * 1000 + s.cols));

@@ -101,9 +101,14 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
   if (w.n_rows <= 0 || n_tokens <= 0) return;
   const int64_t n_tiles = (w.n_rows + kTileRows - 1) / kTileRows;
-  // Tiles per chunk: a few per thread keeps the atomic counter cheap while
-  // letting fast threads take more.
-  const int64_t grain = std::max<int64_t>(1, n_tiles / (int64_t(pool.n_threads()) * 4));
+  // Tiles per chunk: a few chunks per thread keeps the atomic counter cheap
+  // while letting fast threads take more; and at least ~64K multiply-adds per
+  // chunk, so a small matrix runs on the calling thread instead of paying to
+  // wake the pool (the pool runs a single chunk inline).
+  constexpr int64_t kMinChunkMacs = 1 << 16;
+  const int64_t tile_macs = kTileRows * w.n_cols * n_tokens;
+  const int64_t grain = std::max<int64_t>({1, n_tiles / (int64_t(pool.n_threads()) * 4),
+                                           kMinChunkMacs / std::max<int64_t>(1, tile_macs)});
   pool.parallel_for(n_tiles, grain, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scratch;
     for (int64_t tile = begin; tile < end; ++tile) {

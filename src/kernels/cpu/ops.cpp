@@ -107,7 +107,11 @@ void attention_impl(ThreadPool& pool, const AttentionArgs& a) {
   const auto* kc = static_cast<const Elem*>(a.k_cache);
   const auto* vc = static_cast<const Elem*>(a.v_cache);
   const float* table = std::is_same_v<Elem, float> ? nullptr : f16_to_f32_table();
-  pool.parallel_for(a.n_tokens * a.n_head, 1, [&](int64_t begin, int64_t end) {
+  // Heads per chunk: short contexts make a head cheap, and waking the pool
+  // then costs more than the work (estimate from the last query's length).
+  const int64_t head_work = 2 * (int64_t(a.positions[a.n_tokens - 1]) + 1) * a.head_dim;
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / head_work);
+  pool.parallel_for(a.n_tokens * a.n_head, grain, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scores;
     for (int64_t task = begin; task < end; ++task) {
       const int64_t t = task / a.n_head;
@@ -151,6 +155,7 @@ void attention_impl(ThreadPool& pool, const AttentionArgs& a) {
 }  // namespace
 
 void attention(ThreadPool& pool, const AttentionArgs& a) {
+  if (a.n_tokens <= 0) return;
   if (a.kv_f16) {
     attention_impl<uint16_t>(pool, a);
   } else {
