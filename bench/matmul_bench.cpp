@@ -1,0 +1,125 @@
+// Matrix-product benchmarks per weight type, on the shapes of
+// DeepSeek-R1-Distill-Qwen-1.5B's feed-forward matrices:
+//   matmul/<type>/<shape>/tokens:<n>/threads:<t>  the CPU matmul (ops.h), as the
+//       forward pass calls it: n = 1 is a decode step, n = 64 a prefill tile;
+//   dot_gemm/<type>/<shape>/tokens:<n>            the ISA's dot kernel (dot.h) on
+//       one thread over the whole matrix, activations quantized beforehand.
+// Counters: weight bytes read per second (bytes_per_second; the decode roofline
+// is the machine's read bandwidth) and FLOP/s (2 per weight per token).
+//   kernels_matmul_bench --benchmark_format=json [--benchmark_filter=Q4_K]
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench_context.h"
+#include "core/thread_pool.h"
+#include "kernels/cpu/dot/dot.h"
+#include "kernels/cpu/dot/isa.h"
+#include "kernels/cpu/ops.h"
+
+namespace dhi::bench {
+namespace {
+
+struct Shape {
+  const char* name;
+  int64_t n_cols, n_rows;
+};
+constexpr Shape kShapes[] = {{"ffn_up_1536x8960", 1536, 8960}, {"ffn_down_8960x1536", 8960, 1536}};
+constexpr TensorType kTypes[] = {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0,
+                                 TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K};
+constexpr int64_t kTokens[] = {1, 64};
+
+std::vector<float> random_activations(int64_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (float& v : x) v = d(rng);
+  return x;
+}
+
+void set_counters(benchmark::State& state, uint64_t weight_bytes, const Shape& s, int64_t n_tok) {
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(weight_bytes));
+  state.counters["flops"] = benchmark::Counter(double(2 * s.n_cols * s.n_rows * n_tok) * double(state.iterations()),
+                                               benchmark::Counter::kIsRate);
+}
+
+void bm_matmul(benchmark::State& state, TensorType t, Shape s, int64_t n_tok, int n_threads) {
+  const std::vector<uint8_t> w = random_matrix(t, s.n_rows, s.n_cols, 1);
+  const std::vector<float> x = random_activations(s.n_cols * n_tok, 2);
+  std::vector<float> y(static_cast<size_t>(s.n_rows * n_tok));
+  ThreadPool pool(n_threads);
+  const kernels::cpu::WeightMatrix wm{w.data(), t, s.n_cols, s.n_rows, *row_bytes(t, uint64_t(s.n_cols))};
+  for (auto _ : state) {
+    kernels::cpu::matmul(pool, wm, x.data(), n_tok, y.data());
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, w.size(), s, n_tok);
+}
+
+void bm_dot_gemm(benchmark::State& state, const kernels::cpu::DotKernel* k, TensorType t, Shape s, int64_t n_tok) {
+  const std::vector<uint8_t> w = random_matrix(t, s.n_rows, s.n_cols, 1);
+  const std::vector<float> x = random_activations(s.n_cols * n_tok, 2);
+  const uint64_t act_bytes = k->quantize_act ? kernels::cpu::act_row_bytes(k->act_type, s.n_cols)
+                                             : uint64_t(s.n_cols) * sizeof(float);
+  std::vector<uint8_t> act(size_t(act_bytes * uint64_t(n_tok)));
+  for (int64_t i = 0; i < n_tok; ++i) {
+    if (k->quantize_act) {
+      k->quantize_act(x.data() + i * s.n_cols, act.data() + i * act_bytes, s.n_cols);
+    } else {
+      std::memcpy(act.data() + i * act_bytes, x.data() + i * s.n_cols, act_bytes);
+    }
+  }
+  std::vector<float> y(static_cast<size_t>(s.n_rows * n_tok));
+  const size_t w_stride = *row_bytes(t, uint64_t(s.n_cols));
+  for (auto _ : state) {
+    k->gemm(s.n_cols, w.data(), w_stride, s.n_rows, act.data(), act_bytes, n_tok, y.data(), size_t(s.n_rows));
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, w.size(), s, n_tok);
+}
+
+}  // namespace
+}  // namespace dhi::bench
+
+int main(int argc, char** argv) {
+  using namespace dhi;
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  if (!bench::add_context()) return 1;
+  const kernels::cpu::Isa isa = *kernels::cpu::active_isa();
+  const int max_threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  for (TensorType t : bench::kTypes) {
+    const std::string tn(tensor_type_name(t));
+    for (const bench::Shape& s : bench::kShapes) {
+      for (int64_t n_tok : bench::kTokens) {
+        // One thread, then all cores (once when there is only one).
+        for (int threads : {1, max_threads}) {
+          const std::string name = "matmul/" + tn + "/" + s.name + "/tokens:" + std::to_string(n_tok) +
+                                   "/threads:" + std::to_string(threads);
+          benchmark::RegisterBenchmark(name.c_str(), bench::bm_matmul, t, s, n_tok, threads)
+              ->Unit(benchmark::kMicrosecond)
+              ->UseRealTime();
+          if (max_threads == 1) break;
+        }
+        if (const kernels::cpu::DotKernel* k = kernels::cpu::dot_kernel(t, isa); k && k->gemm) {
+          const std::string name = "dot_gemm/" + tn + "/" + s.name + "/tokens:" + std::to_string(n_tok);
+          benchmark::RegisterBenchmark(name.c_str(), bench::bm_dot_gemm, k, t, s, n_tok)
+              ->Unit(benchmark::kMicrosecond)
+              ->UseRealTime();
+        }
+      }
+    }
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,178 @@
+// `dhi bench`: model speed on this machine (load time, prompt and generation
+// tokens per second, time to first token, peak RSS, ISA path) and the share of
+// the machine's memory read bandwidth that generation reaches; `--bandwidth`
+// measures that bandwidth alone. `--json` prints one object for scripts (keys
+// documented in README.md, "Performance").
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cli/commands.h"
+#include "dhi_git_revision.h"
+#include "engine/bandwidth.h"
+#include "engine/bench.h"
+
+namespace dhi::cli {
+namespace {
+
+struct BenchOptions {
+  engine::BenchParams bench;
+  bool json = false;
+  bool bandwidth_only = false;
+  double bandwidth_gbs = 0;  // > 0: given, not measured
+  uint32_t bandwidth_mib = 1024;
+};
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos && colon + 2 <= line.size()) return line.substr(colon + 2);
+    }
+  }
+  return "unknown";
+}
+
+nlohmann::json stat_json(const engine::BenchStat& s) { return {{"median", s.median}, {"min", s.min}, {"max", s.max}}; }
+
+nlohmann::json bandwidth_json(const engine::BandwidthResult& b) {
+  return {{"median_gbs", b.median_gbs}, {"min_gbs", b.min_gbs}, {"max_gbs", b.max_gbs},
+          {"pass_gbs", b.pass_gbs},     {"threads", b.n_threads}, {"buffer_bytes", b.buffer_bytes}};
+}
+
+void print_json(const nlohmann::json& j) {
+  const std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::printf("%s\n", s.c_str());
+}
+
+Expected<engine::BandwidthResult> measure(const BenchOptions& o) {
+  engine::BandwidthParams bp;
+  bp.buffer_bytes = uint64_t(o.bandwidth_mib) << 20;
+  bp.n_threads = o.bench.n_threads;
+  return engine::measure_read_bandwidth(bp);
+}
+
+Status bandwidth_only(const BenchOptions& o) {
+  DHI_ASSIGN_OR_RETURN(engine::BandwidthResult b, measure(o));
+  if (o.json) {
+    nlohmann::json j = bandwidth_json(b);
+    j["cpu"] = cpu_model();
+    j["git_revision"] = DHI_GIT_REVISION;
+    print_json(j);
+  } else {
+    std::printf("read bandwidth: %.1f GB/s median (min %.1f, max %.1f) over %zu passes of %.0f MiB, %d threads\n",
+                b.median_gbs, b.min_gbs, b.max_gbs, b.pass_gbs.size(), double(b.buffer_bytes) / (1 << 20),
+                b.n_threads);
+  }
+  return {};
+}
+
+Status bench(const BenchOptions& o) {
+  if (o.bench.model_path.empty()) return make_error("bench: give a model (-m MODEL.gguf) or --bandwidth");
+  const bool progress = !o.json;
+  DHI_ASSIGN_OR_RETURN(engine::BenchResult r,
+                       engine::run_bench(o.bench, [&](int32_t rep, const engine::BenchRun& run) {
+                         if (!progress) return;
+                         std::fprintf(stderr,
+                                      "run %d: load %.0f ms | prompt %.2f tok/s | gen %.2f tok/s | ttft %.0f ms\n",
+                                      rep + 1, run.load_ms, run.prompt_tps, run.gen_tps, run.ttft_ms);
+                       }));
+  // After the runs, so the buffer does not count in the peak RSS.
+  engine::BandwidthResult bw;
+  bool measured = false;
+  if (o.bandwidth_gbs > 0) {
+    bw.median_gbs = bw.min_gbs = bw.max_gbs = o.bandwidth_gbs;
+  } else {
+    DHI_ASSIGN_OR_RETURN(bw, measure(o));
+    measured = true;
+  }
+  const auto fraction = [&](double tps) {
+    return engine::bandwidth_fraction(r.weight_bytes_per_token, tps, bw.median_gbs);
+  };
+
+  if (o.json) {
+    nlohmann::json runs = nlohmann::json::array();
+    for (const engine::BenchRun& run : r.runs) {
+      runs.push_back({{"load_ms", run.load_ms},     {"prompt_ms", run.prompt_ms}, {"prompt_tps", run.prompt_tps},
+                      {"ttft_ms", run.ttft_ms},     {"gen_ms", run.gen_ms},       {"gen_tps", run.gen_tps}});
+    }
+    nlohmann::json j;
+    j["model"] = {{"path", o.bench.model_path}, {"arch", r.arch},           {"name", r.name},
+                  {"file_bytes", r.file_bytes},  {"weight_bytes", r.weight_bytes}, {"n_params", r.n_params},
+                  {"n_layer", r.n_layer},        {"n_embd", r.n_embd},      {"n_vocab", r.n_vocab},
+                  {"bytes_by_type", r.bytes_by_type}};
+    j["n_prompt"] = r.n_prompt;
+    j["n_gen"] = r.n_gen;
+    j["reps"] = r.n_reps;
+    j["threads"] = r.n_threads;
+    j["isa"] = r.isa;
+    j["kv_type"] = std::string(tensor_type_name(o.bench.kv_type));
+    j["load_ms"] = r.load_ms.median;
+    j["prompt_tps"] = r.prompt_tps.median;
+    j["gen_tps"] = r.gen_tps.median;
+    j["ttft_ms"] = r.ttft_ms.median;
+    j["peak_rss_bytes"] = r.peak_rss_bytes;
+    j["weight_bytes_per_token"] = r.weight_bytes_per_token;
+    j["bandwidth_gbs"] = bw.median_gbs;
+    j["bandwidth_source"] = measured ? "measured" : "given";
+    j["bandwidth_fraction"] = fraction(r.gen_tps.median);
+    j["spread"] = {{"load_ms", stat_json(r.load_ms)},
+                   {"prompt_tps", stat_json(r.prompt_tps)},
+                   {"gen_tps", stat_json(r.gen_tps)},
+                   {"ttft_ms", stat_json(r.ttft_ms)},
+                   {"bandwidth_fraction",
+                    {{"median", fraction(r.gen_tps.median)}, {"min", fraction(r.gen_tps.min)},
+                     {"max", fraction(r.gen_tps.max)}}}};
+    if (measured) j["bandwidth"] = bandwidth_json(bw);
+    j["runs"] = runs;
+    j["cpu"] = cpu_model();
+    j["git_revision"] = DHI_GIT_REVISION;
+    print_json(j);
+    return {};
+  }
+
+  std::printf("model:      %s (%s, %d layers, %.2f GB of weights, %.2f GB read per token)\n",
+              o.bench.model_path.c_str(), r.arch.c_str(), r.n_layer, double(r.weight_bytes) / 1e9,
+              double(r.weight_bytes_per_token) / 1e9);
+  std::printf("machine:    %s, %d threads, ISA %s\n", cpu_model().c_str(), r.n_threads, r.isa.c_str());
+  std::printf("load:       %.0f ms (min %.0f, max %.0f)\n", r.load_ms.median, r.load_ms.min, r.load_ms.max);
+  std::printf("prompt:     %.2f tok/s over %d tokens (min %.2f, max %.2f)\n", r.prompt_tps.median, r.n_prompt,
+              r.prompt_tps.min, r.prompt_tps.max);
+  std::printf("generation: %.2f tok/s over %d tokens (min %.2f, max %.2f)\n", r.gen_tps.median, r.n_gen,
+              r.gen_tps.min, r.gen_tps.max);
+  std::printf("first token: %.0f ms (min %.0f, max %.0f)\n", r.ttft_ms.median, r.ttft_ms.min, r.ttft_ms.max);
+  std::printf("peak RSS:   %.1f MiB\n", double(r.peak_rss_bytes) / (1 << 20));
+  std::printf("bandwidth:  %.1f GB/s (%s); generation reaches %.0f%% of it\n", bw.median_gbs,
+              measured ? "measured" : "given", 100.0 * fraction(r.gen_tps.median));
+  std::printf("medians of %d runs; %s\n", r.n_reps, DHI_GIT_REVISION);
+  return {};
+}
+
+}  // namespace
+
+void register_bench(CLI::App& app, Action& action) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand("bench", "Measure model speed and memory bandwidth");
+  cmd->add_option("-m,--model", o->bench.model_path, "GGUF model file");
+  cmd->add_option("-p,--n-prompt", o->bench.n_prompt, "Prompt tokens")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("-n,--n-gen", o->bench.n_gen, "Generated tokens")->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("-t,--threads", o->bench.n_threads, "CPU threads (0: all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("-r,--reps", o->bench.n_reps, "Repetitions (medians and min/max are reported)")
+      ->check(CLI::Range(1, 1000));
+  cmd->add_flag("--json", o->json, "Print one JSON object");
+  cmd->add_flag("--bandwidth", o->bandwidth_only, "Only measure the machine's memory read bandwidth");
+  cmd->add_option("--bandwidth-gbs", o->bandwidth_gbs,
+                  "Read bandwidth in GB/s for bandwidth_fraction (skips measuring it)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--bandwidth-mib", o->bandwidth_mib, "Buffer size of the bandwidth measurement")
+      ->check(CLI::Range(1u, 1u << 20));
+  cmd->callback([o, &action] {
+    action = [o]() -> Status { return o->bandwidth_only ? bandwidth_only(*o) : bench(*o); };
+  });
+}
+
+}  // namespace dhi::cli
