@@ -1,0 +1,95 @@
+// AVX2 K-quant dot kernels (Q2_K..Q6_K weights x Q8_K activations), compiled
+// with -mavx2 -mfma -mf16c. Per super-block and 32 weights: build the unsigned
+// quant bytes V_m in a register (a load, a shift and a mask, plus the high bits
+// for Q3_K/Q5_K/Q6_K), vpmaddubsw them against the activation bytes (u8 x s8 ->
+// int16 pairs; at most 2*63*127 so never saturating) and vpmaddwd the pairs by
+// the int16 group scales straight into int32 accumulators. Scales are unpacked
+// once per super-block; mins and offsets are one vpmaddwd of the scales with
+// the activation's bsums. All sums stay in vector registers: the only
+// horizontal add is one per output. A tile of up to four tokens shares each
+// unpacked V_m, so prefill pays the unpacking once per four tokens.
+#include "kernels/cpu/dot/dot.h"
+#include "kernels/cpu/dot/dot_kquant_internal.h"
+
+namespace dhi::kernels::cpu {
+namespace {
+
+template <typename W>
+struct Kernel {
+  template <int T>
+  struct Tile {
+    static void run(const KqGemmArgs& g, int64_t r, int64_t t0) {
+      const uint8_t* wrow = g.w + size_t(r) * g.w_stride;
+      const uint8_t* arow[T];
+      float acc[T];
+      for (int t = 0; t < T; ++t) {
+        arow[t] = g.act + size_t(t0 + t) * g.act_stride;
+        acc[t] = 0.0f;
+      }
+      // vpshufb patterns: words 0,2,4,6,1,3,5,7 within each 128-bit lane.
+      const __m256i even_odd = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, 0, 1, 4,
+                                                5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+      for (int64_t b = 0; b < g.n / QK_K; ++b) {
+        const W w{wrow + size_t(b) * W::kBytes};
+        KqVecScales sc;
+        w.scales(sc);
+        // V_m's vpmaddubsw result has group 2m in its low 128 bits and 2m+1 in
+        // the high ones, so lay the scales out as [s0 s2 .. s14 | s1 s3 .. s15]
+        // once; then one in-lane vpshufb per m broadcasts the right pair.
+        const __m256i pairs = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(sc.s, even_odd), 0xd8);
+        const uint8_t* ab[T];
+        __m256i isum[T];
+        for (int t = 0; t < T; ++t) {
+          ab[t] = arow[t] + size_t(b) * sizeof(BlockQ8_K);
+          isum[t] = _mm256_setzero_si256();
+        }
+        kq_unroll<8>([&]<int M>() {
+          const __m256i v = w.template quants<M>();
+          const __m256i s = _mm256_shuffle_epi8(pairs, _mm256_set1_epi16(short((2 * M + 1) << 8 | 2 * M)));
+          for (int t = 0; t < T; ++t) {
+            const __m256i a = kq_load256(ab[t] + offsetof(BlockQ8_K, qs) + 32 * M);
+            isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(v, a), s));
+          }
+        });
+        for (int t = 0; t < T; ++t) {
+          const __m256i mins = _mm256_madd_epi16(kq_load256(ab[t] + offsetof(BlockQ8_K, bsums)), sc.m);
+          int32_t sum, msum;
+          kq_reduce2(isum[t], mins, sum, msum);
+          acc[t] += kq_block_value(kq_load<float>(ab[t]), sc.d, sc.c, !W::kOffset, sum, msum);
+        }
+      }
+      for (int t = 0; t < T; ++t) g.out[size_t(t0 + t) * g.out_stride + size_t(r)] = acc[t];
+    }
+  };
+};
+
+template <typename W>
+void gemm(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* act, size_t act_stride,
+          int64_t n_tokens, float* out, size_t out_stride) {
+  kq_run_tiles<Kernel<W>::template Tile, 4>(n, w, w_stride, n_rows, act, act_stride, n_tokens, out, out_stride);
+}
+
+void quantize_act(const float* x, void* out, int64_t n) { kq_quantize_q8_k_avx2(x, out, n); }
+
+constexpr DotKernel kQ2K{TensorType::Q8_K, &quantize_act, &gemm<KqQ2K>};
+constexpr DotKernel kQ3K{TensorType::Q8_K, &quantize_act, &gemm<KqQ3K>};
+constexpr DotKernel kQ4K{TensorType::Q8_K, &quantize_act, &gemm<KqQ4K>};
+constexpr DotKernel kQ5K{TensorType::Q8_K, &quantize_act, &gemm<KqQ5K>};
+constexpr DotKernel kQ6K{TensorType::Q8_K, &quantize_act, &gemm<KqQ6K>};
+
+}  // namespace
+
+namespace detail {
+const DotKernel* avx2_kquant_kernel(TensorType w) {
+  switch (w) {
+    case TensorType::Q2_K: return &kQ2K;
+    case TensorType::Q3_K: return &kQ3K;
+    case TensorType::Q4_K: return &kQ4K;
+    case TensorType::Q5_K: return &kQ5K;
+    case TensorType::Q6_K: return &kQ6K;
+    default: return nullptr;
+  }
+}
+}  // namespace detail
+
+}  // namespace dhi::kernels::cpu

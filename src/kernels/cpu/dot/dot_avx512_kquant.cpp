@@ -1,0 +1,150 @@
+// AVX-512 + VNNI K-quant dot kernels (Q2_K..Q6_K weights x Q8_K activations),
+// compiled with the AVX-512 F/BW/DQ/VL/VNNI flags. The structure is the AVX2
+// kernel's (dot_avx2_kquant.cpp) at twice the width: a super-block is four
+// 64-byte vectors W_p of unsigned quants (elements 64p..64p+63, lined up with a
+// plain 64-byte load of the Q8_K quants), each multiplied against the
+// activation bytes and scaled per 16-element group into int32 accumulators
+// with the VNNI instructions, then two float FMAs per super-block and token.
+// Mins and the Q3_K/Q6_K offsets fold in through the activation's bsums.
+#include "kernels/cpu/dot/dot.h"
+
+// GCC 12's avx512fintrin.h builds several intrinsics (vinserti64x4, vcvtdq2ps,
+// the reductions) on a self-initialised "undefined" vector, which
+// -Wmaybe-uninitialized reports at every inlined use; the value is never read.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include "kernels/cpu/dot/dot_kquant_internal.h"
+
+namespace dhi::kernels::cpu {
+namespace {
+
+inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
+
+// W_p from the shared 256-bit producers: [V_2p | V_2p+1].
+template <typename W, int P>
+inline __m512i quants512(const W& w) {
+  if constexpr (requires { w.template quants512<P>(); }) {
+    return w.template quants512<P>();
+  } else {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(w.template quants<2 * P>()), w.template quants<2 * P + 1>(),
+                              1);
+  }
+}
+
+// Q4_K/Q6_K, the types of most decode bytes, get W_p straight from 512-bit
+// loads: Q4_K's 32 packed bytes hold 64 consecutive quants (low nibbles, then
+// high), so one broadcast load, a shift of the upper half and a mask give W_p.
+struct Q4K512 : KqQ4K {
+  template <int P>
+  __m512i quants512() const {
+    const __m512i q = _mm512_broadcast_i64x4(kq_load256(b + offsetof(BlockQ4_K, qs) + 32 * P));
+    return _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xffff0000u, q, 4), _mm512_set1_epi8(15));
+  }
+};
+
+// Q6_K: W_p's 64 low nibbles are one 64-byte load of ql (nibble p%2), its high
+// 2-bit pairs two consecutive bit pairs of one broadcast 32-byte qh load.
+struct Q6K512 : KqQ6K {
+  template <int P>
+  __m512i quants512() const {
+    constexpr int h = P / 2;
+    const __m512i l = load512(b + offsetof(BlockQ6_K, ql) + 64 * h);
+    const __m512i low = _mm512_and_si512(P % 2 ? _mm512_srli_epi16(l, 4) : l, _mm512_set1_epi8(15));
+    __m512i hi = _mm512_broadcast_i64x4(kq_load256(b + offsetof(BlockQ6_K, qh) + 32 * h));
+    if constexpr (P % 2 == 0) {
+      // bit pairs 0 (lower half) and 1 (upper half) move to bits 4-5
+      hi = _mm512_slli_epi16(hi, 2);
+      hi = _mm512_mask_slli_epi16(hi, 0x0000ffffu, hi, 2);
+    } else {
+      // bit pairs 2 (lower half, already at 4-5) and 3 (upper half)
+      hi = _mm512_mask_srli_epi16(hi, 0xffff0000u, hi, 2);
+    }
+    return _mm512_or_si512(low, _mm512_and_si512(hi, _mm512_set1_epi8(0x30)));
+  }
+};
+
+template <typename W>
+struct Kernel {
+  template <int T>
+  struct Tile {
+    static void run(const KqGemmArgs& g, int64_t r, int64_t t0) {
+      const uint8_t* wrow = g.w + size_t(r) * g.w_stride;
+      const uint8_t* arow[T];
+      float acc[T];
+      for (int t = 0; t < T; ++t) {
+        arow[t] = g.act + size_t(t0 + t) * g.act_stride;
+        acc[t] = 0.0f;
+      }
+      // vpmaddubsw on W_p gives 128-bit lane L the 16 elements of group 4p+L;
+      // arranging the scales so lane L holds [s_L s_L+4 s_L+8 s_L+12] lets one
+      // in-lane vpshufb per p broadcast every lane's scale at once.
+      const __m512i lane_idx = _mm512_set_epi16(12 + 3, 8 + 3, 4 + 3, 3, 12 + 3, 8 + 3, 4 + 3, 3,  //
+                                                12 + 2, 8 + 2, 4 + 2, 2, 12 + 2, 8 + 2, 4 + 2, 2,  //
+                                                12 + 1, 8 + 1, 4 + 1, 1, 12 + 1, 8 + 1, 4 + 1, 1,  //
+                                                12, 8, 4, 0, 12, 8, 4, 0);
+      for (int64_t b = 0; b < g.n / QK_K; ++b) {
+        const W w{{wrow + size_t(b) * W::kBytes}};
+        KqVecScales sc;
+        w.scales(sc);
+        const __m512i lanes = _mm512_permutexvar_epi16(lane_idx, _mm512_castsi256_si512(sc.s));
+        const uint8_t* ab[T];
+        __m512i isum[T];
+        for (int t = 0; t < T; ++t) {
+          ab[t] = arow[t] + size_t(b) * sizeof(BlockQ8_K);
+          isum[t] = _mm512_setzero_si512();
+        }
+        kq_unroll<4>([&]<int P>() {
+          const __m512i v = quants512<W, P>(w);
+          const __m512i s = _mm512_shuffle_epi8(lanes, _mm512_set1_epi16(short((2 * P + 1) << 8 | 2 * P)));
+          for (int t = 0; t < T; ++t) {
+            const __m512i a = load512(ab[t] + offsetof(BlockQ8_K, qs) + 64 * P);
+            // u8 x s8 pairs -> int16 (no saturation: <= 2*63*127), then VNNI's
+            // vpdpwssd multiplies by the group scales and accumulates in one.
+            isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(v, a), s);
+          }
+        });
+        for (int t = 0; t < T; ++t) {
+          const __m256i mins = _mm256_madd_epi16(kq_load256(ab[t] + offsetof(BlockQ8_K, bsums)), sc.m);
+          const __m256i half = _mm256_add_epi32(_mm512_castsi512_si256(isum[t]), _mm512_extracti64x4_epi64(isum[t], 1));
+          int32_t sum, msum;
+          kq_reduce2(half, mins, sum, msum);
+          acc[t] += kq_block_value(kq_load<float>(ab[t]), sc.d, sc.c, !W::kOffset, sum, msum);
+        }
+      }
+      for (int t = 0; t < T; ++t) g.out[size_t(t0 + t) * g.out_stride + size_t(r)] = acc[t];
+    }
+  };
+};
+
+template <typename W>
+void gemm(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* act, size_t act_stride,
+          int64_t n_tokens, float* out, size_t out_stride) {
+  kq_run_tiles<Kernel<W>::template Tile, 4>(n, w, w_stride, n_rows, act, act_stride, n_tokens, out, out_stride);
+}
+
+void quantize_act(const float* x, void* out, int64_t n) { kq_quantize_q8_k_avx2(x, out, n); }
+
+constexpr DotKernel kQ2K{TensorType::Q8_K, &quantize_act, &gemm<KqQ2K>};
+constexpr DotKernel kQ3K{TensorType::Q8_K, &quantize_act, &gemm<KqQ3K>};
+constexpr DotKernel kQ4K{TensorType::Q8_K, &quantize_act, &gemm<Q4K512>};
+constexpr DotKernel kQ5K{TensorType::Q8_K, &quantize_act, &gemm<KqQ5K>};
+constexpr DotKernel kQ6K{TensorType::Q8_K, &quantize_act, &gemm<Q6K512>};
+
+}  // namespace
+
+namespace detail {
+const DotKernel* avx512_kquant_kernel(TensorType w) {
+  switch (w) {
+    case TensorType::Q2_K: return &kQ2K;
+    case TensorType::Q3_K: return &kQ3K;
+    case TensorType::Q4_K: return &kQ4K;
+    case TensorType::Q5_K: return &kQ5K;
+    case TensorType::Q6_K: return &kQ6K;
+    default: return nullptr;
+  }
+}
+}  // namespace detail
+
+}  // namespace dhi::kernels::cpu
