@@ -58,7 +58,16 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// ---- Weight unpacking: 32 codes of a block, in element order, one register ---
+// ---- Weight unpacking: 32 unsigned codes of a block, element order -----------
+// Symmetric types store q = u - o with unsigned u: o = 8 (Q4_0), 16 (Q5_0) and,
+// after flipping the sign bit of a Q8_0 code, 128. The u8 x s8 instructions take
+// u directly and the offset becomes o * sum(a), one more multiply-add per
+// activation block shared by every weight row of the tile:
+//   sum q*a = sum u*a - o * sum a.
+// Without VNNI, vpmaddubsw's int16 pair sums would saturate for u up to 255, so
+// the AVX2 build keeps Q8_0 signed and uses |w| with a * sign(w) instead
+// (|w| <= 128: a -128 code reads as 128 unsigned; |a| <= 127 as our quantizer
+// never writes -128, so negating it cannot overflow; pair sums < 2^15).
 
 // Element j in the low nibble of qs[j], element j+16 in the high nibble: the
 // low 128-bit lane gets the low nibbles, the high lane the high ones.
@@ -68,104 +77,195 @@ inline __m256i nibbles(const uint8_t* qs) {
   return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
 }
 
-// 0xff in byte i where bit i of the little-endian 32-bit qh is set.
-inline __m256i high_bit_mask(const uint8_t* qh) {
+// 0x10 in byte i where bit i of the little-endian 32-bit qh is set.
+inline __m256i high_bits(const uint8_t* qh) {
   const __m256i spread = _mm256_shuffle_epi8(
       _mm256_set1_epi32(int(load_unaligned<uint32_t>(qh))),
       _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
   const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201));
-  return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
 }
+
+#if defined(DHI_X86_VNNI)
+constexpr bool kUnsignedQ8 = true;
+#else
+constexpr bool kUnsignedQ8 = false;
+#endif
 
 struct Q4_0 {
   static constexpr size_t kBytes = sizeof(BlockQ4_0);
   static constexpr bool kAffine = false;
-  static __m256i codes(const uint8_t* p) {
-    return _mm256_sub_epi8(nibbles(p + offsetof(BlockQ4_0, qs)), _mm256_set1_epi8(8));
-  }
+  static constexpr bool kSigned = false;
+  static constexpr int kOffset = 8;
+  static __m256i codes(const uint8_t* p) { return nibbles(p + offsetof(BlockQ4_0, qs)); }
 };
 struct Q4_1 {
   static constexpr size_t kBytes = sizeof(BlockQ4_1);
   static constexpr bool kAffine = true;
+  static constexpr bool kSigned = false;
+  static constexpr int kOffset = 0;
   static __m256i codes(const uint8_t* p) { return nibbles(p + offsetof(BlockQ4_1, qs)); }
 };
 struct Q5_0 {
   static constexpr size_t kBytes = sizeof(BlockQ5_0);
   static constexpr bool kAffine = false;
-  // q - 16 = nibble | 0xf0 (that is nibble - 16 as int8) where the high bit is
-  // clear, and just the nibble where it is set.
+  static constexpr bool kSigned = false;
+  static constexpr int kOffset = 16;
   static __m256i codes(const uint8_t* p) {
-    const __m256i hi = high_bit_mask(p + offsetof(BlockQ5_0, qh));
-    return _mm256_or_si256(nibbles(p + offsetof(BlockQ5_0, qs)), _mm256_andnot_si256(hi, _mm256_set1_epi8(char(0xf0))));
+    return _mm256_or_si256(nibbles(p + offsetof(BlockQ5_0, qs)), high_bits(p + offsetof(BlockQ5_0, qh)));
   }
 };
 struct Q5_1 {
   static constexpr size_t kBytes = sizeof(BlockQ5_1);
   static constexpr bool kAffine = true;
+  static constexpr bool kSigned = false;
+  static constexpr int kOffset = 0;
   static __m256i codes(const uint8_t* p) {
-    const __m256i hi = high_bit_mask(p + offsetof(BlockQ5_1, qh));
-    return _mm256_or_si256(nibbles(p + offsetof(BlockQ5_1, qs)), _mm256_and_si256(hi, _mm256_set1_epi8(0x10)));
+    return _mm256_or_si256(nibbles(p + offsetof(BlockQ5_1, qs)), high_bits(p + offsetof(BlockQ5_1, qh)));
   }
 };
 struct Q8_0 {
   static constexpr size_t kBytes = sizeof(BlockQ8_0);
   static constexpr bool kAffine = false;
-  static __m256i codes(const uint8_t* p) { return load256(p + offsetof(BlockQ8_0, qs)); }
+  static constexpr bool kSigned = !kUnsignedQ8;  // codes() gives q itself
+  static constexpr int kOffset = kUnsignedQ8 ? 128 : 0;
+  static __m256i codes(const uint8_t* p) {
+    const __m256i q = load256(p + offsetof(BlockQ8_0, qs));
+    return kUnsignedQ8 ? _mm256_xor_si256(q, _mm256_set1_epi8(char(0x80))) : q;
+  }
 };
+
+// Eight fp16 fields at a byte stride (the blocks' d or m) as floats.
+inline __m256 halves8(const uint8_t* p, size_t stride) {
+  const auto h = [&](int i) { return short(load_unaligned<uint16_t>(p + size_t(i) * stride)); };
+  return _mm256_cvtph_ps(_mm_setr_epi16(h(0), h(1), h(2), h(3), h(4), h(5), h(6), h(7)));
+}
 
 template <typename W>
 struct QuantTile {
   static constexpr size_t kActBytes = W::kAffine ? sizeof(BlockQ8_1) : sizeof(BlockQ8_0);
   static constexpr size_t kActQs = W::kAffine ? offsetof(BlockQ8_1, qs) : offsetof(BlockQ8_0, qs);
+  static constexpr int kGroup = 8;  // blocks whose scales are converted together
 
   template <int R, int T>
   struct Micro {
-    static void run(const GemmArgs& a, int64_t r0, int64_t t0) {
-      __m256 acc[R][T];
-      float mins[R][T];
-      for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps(), mins[r][t] = 0.0f;
-      const uint8_t* wr[R];
-      const uint8_t* ar[T];
-      for (int r = 0; r < R; ++r) wr[r] = a.w_row(r0 + r);
-      for (int t = 0; t < T; ++t) ar[t] = a.act_row(t0 + t);
-      const int64_t nb = a.n / kQK;
-      for (int64_t b = 0; b < nb; ++b) {
-        __m256i u[R], sgn[R];  // unsigned operand; the signs to put on a (symmetric types)
-        __m256 dw[R];
-        float mw[R];
+    __m256 acc[R][T];
+    __m256 macc[R][T];  // m_w * s_a per block lane (affine types)
+    const uint8_t* wr[R];
+    const uint8_t* ar[T];
+    size_t ahead;  // bytes from a row to the same row of the next tile
+
+    // A tile reads R rows side by side, each only a few KB (a 1536-wide Q4_0
+    // row is 14 cache lines), too short for the hardware prefetcher to train
+    // on, and each step reads ~20 bytes per row, so the out-of-order window
+    // covers few cache-line misses: decode from DRAM ran at a quarter of the
+    // bandwidth. So each step prefetches the same bytes of the next tile's
+    // rows, one tile ahead in time, into L2 (into L1 it evicted the rows in
+    // use: two tiles of Q8_0 rows can exceed L1). Prefetches never fault, so
+    // running past the last row is harmless (the address is an integer).
+    inline void prefetch_ahead(const uint8_t* p, size_t bytes) const {
+      const uintptr_t base = reinterpret_cast<uintptr_t>(p) + ahead;
+      for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(base + off), _MM_HINT_T1);
+    }
+
+    // Block b of every row against every token; scale(r, t) is d_w * d_a.
+    // The offset term o * sum(a) is computed once per token and subtracted in
+    // the integer domain: VNNI seeds vpdpbusd's accumulator with it; AVX2
+    // subtracts the int16 pair sums (|u*a| pairs <= 2*31*127, no saturation).
+    template <typename Scale>
+    inline void block_step(int64_t b, Scale&& scale) {
+      __m256i u[R], q[R];
+      for (int r = 0; r < R; ++r) {
+        q[r] = W::codes(wr[r] + b * W::kBytes);
+        u[r] = W::kSigned ? _mm256_sign_epi8(q[r], q[r]) : q[r];
+      }
+      const __m256i off = _mm256_set1_epi8(char(W::kOffset));
+      for (int t = 0; t < T; ++t) {
+        const __m256i av = load256(ar[t] + b * kActBytes + kActQs);
+#if defined(DHI_X86_VNNI)
+        __m256i seed = _mm256_setzero_si256();
+        if constexpr (W::kOffset != 0) seed = _mm256_sub_epi32(seed, _mm256_dpbusd_epi32(seed, off, av));
+#else
+        const __m256i off16 = W::kOffset != 0 ? _mm256_maddubs_epi16(off, av) : _mm256_setzero_si256();
+#endif
         for (int r = 0; r < R; ++r) {
-          const uint8_t* p = wr[r] + b * W::kBytes;
-          const __m256i q = W::codes(p);
-          if constexpr (W::kAffine) {
-            u[r] = q;
-            mw[r] = half_to_float(p + 2);
+          __m256i isum;
+          if constexpr (W::kSigned) {
+            isum = dot_u8s8(u[r], _mm256_sign_epi8(av, q[r]));
           } else {
-            u[r] = _mm256_sign_epi8(q, q);
-            sgn[r] = q;
+#if defined(DHI_X86_VNNI)
+            isum = _mm256_dpbusd_epi32(seed, u[r], av);
+#else
+            __m256i p16 = _mm256_maddubs_epi16(u[r], av);
+            if constexpr (W::kOffset != 0) p16 = _mm256_sub_epi16(p16, off16);
+            isum = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+#endif
           }
-          dw[r] = _mm256_set1_ps(half_to_float(p));
-        }
-        for (int t = 0; t < T; ++t) {
-          const uint8_t* ab = ar[t] + b * kActBytes;
-          const __m256i av = load256(ab + kActQs);
-          const __m256 da = _mm256_set1_ps(half_to_float(ab));
-          float sa = 0.0f;
-          if constexpr (W::kAffine) sa = half_to_float(ab + 2);
-          for (int r = 0; r < R; ++r) {
-            __m256i isum;
-            if constexpr (W::kAffine) {
-              isum = dot_u8s8(u[r], av);
-              mins[r][t] += mw[r] * sa;
-            } else {
-              isum = dot_u8s8(u[r], _mm256_sign_epi8(av, sgn[r]));
-            }
-            acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw[r], da), acc[r][t]);
-          }
+          acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale(r, t), acc[r][t]);
         }
       }
+    }
+
+    void run_blocks(int64_t nb) {
+      int64_t b = 0;
+      // Full groups: the 8 scale products of a (row, token) pair are one
+      // multiply of converted vectors, then broadcast loads (load-port work)
+      // feed the per-block FMAs.
+      for (; b + kGroup <= nb; b += kGroup) {
+        alignas(32) float s[R][T][kGroup];
+        __m256 da[T], sa[T];
+        for (int t = 0; t < T; ++t) {
+          da[t] = halves8(ar[t] + b * kActBytes, kActBytes);
+          if constexpr (W::kAffine) sa[t] = halves8(ar[t] + b * kActBytes + 2, kActBytes);
+        }
+        for (int r = 0; r < R; ++r) {
+          prefetch_ahead(wr[r] + b * W::kBytes, kGroup * W::kBytes);
+          const __m256 dw = halves8(wr[r] + b * W::kBytes, W::kBytes);
+          __m256 mw = _mm256_setzero_ps();
+          if constexpr (W::kAffine) mw = halves8(wr[r] + b * W::kBytes + 2, W::kBytes);
+          for (int t = 0; t < T; ++t) {
+            _mm256_store_ps(s[r][t], _mm256_mul_ps(dw, da[t]));
+            if constexpr (W::kAffine) macc[r][t] = _mm256_fmadd_ps(mw, sa[t], macc[r][t]);
+          }
+        }
+        for (int k = 0; k < kGroup; ++k) {
+          const auto scale = [&](int r, int t) { return _mm256_broadcast_ss(&s[r][t][k]); };
+          block_step(b + k, scale);
+        }
+      }
+      // The remaining blocks convert their scales one by one.
+      for (; b < nb; ++b) {
+        float dw[R], da[T];
+        for (int r = 0; r < R; ++r) dw[r] = half_to_float(wr[r] + b * W::kBytes);
+        for (int t = 0; t < T; ++t) da[t] = half_to_float(ar[t] + b * kActBytes);
+        if constexpr (W::kAffine) {
+          for (int r = 0; r < R; ++r) {
+            const __m256 mw = _mm256_setr_ps(half_to_float(wr[r] + b * W::kBytes + 2), 0, 0, 0, 0, 0, 0, 0);
+            for (int t = 0; t < T; ++t)
+              macc[r][t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(half_to_float(ar[t] + b * kActBytes + 2)), macc[r][t]);
+          }
+        }
+        const auto scale = [&](int r, int t) { return _mm256_set1_ps(dw[r] * da[t]); };
+        block_step(b, scale);
+      }
+    }
+
+    static void run(const GemmArgs& a, int64_t r0, int64_t t0) {
+      Micro m;
+      m.ahead = size_t(R) * a.w_stride;
+      for (int r = 0; r < R; ++r) {
+        m.wr[r] = a.w_row(r0 + r);
+        for (int t = 0; t < T; ++t) m.acc[r][t] = m.macc[r][t] = _mm256_setzero_ps();
+      }
+      for (int t = 0; t < T; ++t) m.ar[t] = a.act_row(t0 + t);
+      m.run_blocks(a.n / kQK);
       for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t) a.at(r0 + r, t0 + t) = hsum(acc[r][t]) + mins[r][t];
+        for (int t = 0; t < T; ++t) {
+          float v = hsum(m.acc[r][t]);
+          if constexpr (W::kAffine) v += hsum(m.macc[r][t]);
+          a.at(r0 + r, t0 + t) = v;
+        }
     }
   };
 };
@@ -206,15 +306,27 @@ struct FloatTile {
       const uint8_t* ar[T];
       for (int r = 0; r < R; ++r) wr[r] = a.w_row(r0 + r);
       for (int t = 0; t < T; ++t) ar[t] = a.act_row(t0 + t);
-      const int64_t n8 = a.n & ~int64_t(7);
-      for (int64_t i = 0; i < n8; i += 8) {
+      const auto step = [&](int64_t i) {
         __m256 x[T];
         for (int t = 0; t < T; ++t) x[t] = _mm256_loadu_ps(reinterpret_cast<const float*>(ar[t] + 4 * i));
         for (int r = 0; r < R; ++r) {
           const __m256 w = W::load8(wr[r] + W::kElem * i);
           for (int t = 0; t < T; ++t) acc[r][t] = _mm256_fmadd_ps(w, x[t], acc[r][t]);
         }
+      };
+      // Prefetch the next tile's rows into L2, as the quant kernels do (the
+      // half-precision rows stream 16 bytes per row and step).
+      const size_t ahead = size_t(R) * a.w_stride;
+      const int64_t n32 = a.n & ~int64_t(31), n8 = a.n & ~int64_t(7);
+      int64_t i = 0;
+      for (; i < n32; i += 32) {
+        for (int r = 0; r < R; ++r) {
+          const uintptr_t p = reinterpret_cast<uintptr_t>(wr[r] + W::kElem * i) + ahead;
+          for (size_t off = 0; off < 32 * W::kElem; off += 64) _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T1);
+        }
+        for (int k = 0; k < 4; ++k) step(i + 8 * k);
       }
+      for (; i < n8; i += 8) step(i);
       for (int r = 0; r < R; ++r)
         for (int t = 0; t < T; ++t) {
           float s = hsum(acc[r][t]);
