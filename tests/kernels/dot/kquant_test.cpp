@@ -15,6 +15,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/fp16.h"
@@ -294,6 +295,134 @@ TEST(KQuantProviders, SimdPathsAreSpecialised) {
   }
   for (TensorType t : {TensorType::F32, TensorType::Q4_0, TensorType::Q8_0, TensorType::Q8_K})
     for (Isa isa : kIsas) EXPECT_EQ(kquant_kernel(t, isa), nullptr) << tensor_type_name(t) << " " << isa_name(isa);
+}
+
+// ---- Throughput measurements (disabled: run by hand, see the file comment).
+//
+// Decode: one token against an 8960 x 1536 matrix (a 1.5B model's FFN shape),
+// reported as GB/s of weight bytes. "dram" rotates over enough copies of the
+// matrix (> 128 MB) that every pass streams from memory; "l3" reuses one copy
+// (8-12 MB, L3-resident). Threads split the rows. Prefill: 64 tokens against
+// the same matrix, GFLOP/s counting 2 * n * rows * tokens.
+// The machine is shared, so each figure is the best of many runs (the run
+// least disturbed by other processes); the median is printed beside it.
+struct Timing {
+  double best, median;
+};
+Timing summarize(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return {v.front(), v[v.size() / 2]};
+}
+
+struct BenchMatrix {
+  TensorType type;
+  int64_t n, rows;
+  size_t row_bytes;
+  std::vector<std::vector<uint8_t>> copies;
+};
+
+BenchMatrix make_bench_matrix(TensorType t, int64_t rows, int64_t n, size_t min_total) {
+  BenchMatrix m{t, n, rows, size_t(n / QK_K) * k_layout(t).block_bytes, {}};
+  std::mt19937 rng(1);
+  const size_t bytes = m.row_bytes * size_t(rows);
+  const size_t n_copies = std::max<size_t>(1, (min_total + bytes - 1) / bytes);
+  m.copies.resize(n_copies);
+  for (auto& c : m.copies) {
+    c.resize(bytes);
+    for (int64_t r = 0; r < rows; ++r) fill_random_row(t, c.data() + size_t(r) * m.row_bytes, n, rng);
+  }
+  return m;
+}
+
+void run_split(const DotKernel* k, const BenchMatrix& m, const uint8_t* w, const uint8_t* act, size_t act_stride,
+               int64_t tokens, float* out, int threads) {
+  if (threads == 1) {
+    k->gemm(m.n, w, m.row_bytes, m.rows, act, act_stride, tokens, out, size_t(m.rows));
+    return;
+  }
+  std::vector<std::thread> pool;
+  const int64_t per = (m.rows + threads - 1) / threads;
+  for (int i = 0; i < threads; ++i) {
+    const int64_t r0 = i * per, r1 = std::min(m.rows, r0 + per);
+    if (r0 >= r1) break;
+    pool.emplace_back([=] {
+      k->gemm(m.n, w + size_t(r0) * m.row_bytes, m.row_bytes, r1 - r0, act, act_stride, tokens, out + r0,
+              size_t(m.rows));
+    });
+  }
+  for (auto& th : pool) th.join();
+}
+
+TEST(KQuantBench, DISABLED_Decode) {
+  const int threads_max = std::max(1, std::min(2, int(std::thread::hardware_concurrency())));
+  for (TensorType t : {TensorType::Q4_K, TensorType::Q6_K}) {
+    const BenchMatrix m = make_bench_matrix(t, 8960, 1536, size_t(128) << 20);
+    std::mt19937 rng(2);
+    const std::vector<float> x = random_acts(m.n, rng);
+    std::vector<uint8_t> act(size_t(m.n / QK_K) * sizeof(BlockQ8_K));
+    std::vector<float> out(size_t(m.rows));
+    const double bytes = double(m.row_bytes) * double(m.rows);
+    for (Isa isa : kIsas) {
+      if (!isa_supported(isa)) continue;
+      const DotKernel* k = kquant_kernel(t, isa);
+      k->quantize_act(x.data(), act.data(), m.n);
+      for (int threads = 1; threads <= threads_max; ++threads) {
+        for (bool dram : {true, false}) {
+          const size_t passes = dram ? m.copies.size() : 1;
+          const int reps = isa == Isa::Generic ? 3 : 60;
+          std::vector<double> secs;
+          for (int rep = 0; rep < reps; ++rep) {
+            const uint8_t* w = m.copies[size_t(rep) % passes].data();
+            const auto t0 = std::chrono::steady_clock::now();
+            run_split(k, m, w, act.data(), act.size(), 1, out.data(), threads);
+            secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+          }
+          const Timing s = summarize(secs);
+          std::printf("{\"bench\":\"decode\",\"type\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"data\":\"%s\","
+                      "\"rows\":%lld,\"n\":%lld,\"best_ms\":%.3f,\"gb_per_s\":%.2f,\"median_gb_per_s\":%.2f}\n",
+                      std::string(tensor_type_name(t)).c_str(), std::string(isa_name(isa)).c_str(), threads,
+                      dram ? "dram" : "l3", (long long)m.rows, (long long)m.n, s.best * 1e3, bytes / s.best * 1e-9,
+                      bytes / s.median * 1e-9);
+        }
+      }
+    }
+  }
+}
+
+TEST(KQuantBench, DISABLED_Prefill) {
+  const int64_t tokens = 64;
+  const int threads_max = std::max(1, std::min(2, int(std::thread::hardware_concurrency())));
+  for (TensorType t : kKTypes) {
+    const BenchMatrix m = make_bench_matrix(t, 8960, 1536, 0);
+    std::mt19937 rng(3);
+    const size_t act_stride = size_t(m.n / QK_K) * sizeof(BlockQ8_K);
+    std::vector<uint8_t> act(act_stride * size_t(tokens));
+    std::vector<float> out(size_t(m.rows * tokens));
+    const double flops = 2.0 * double(m.n) * double(m.rows) * double(tokens);
+    for (Isa isa : kIsas) {
+      if (!isa_supported(isa)) continue;
+      const DotKernel* k = kquant_kernel(t, isa);
+      for (int64_t i = 0; i < tokens; ++i) {
+        const std::vector<float> x = random_acts(m.n, rng);
+        k->quantize_act(x.data(), act.data() + size_t(i) * act_stride, m.n);
+      }
+      for (int threads = 1; threads <= threads_max; ++threads) {
+        const int reps = isa == Isa::Generic ? 1 : 9;
+        std::vector<double> secs;
+        for (int rep = 0; rep < reps; ++rep) {
+          const auto t0 = std::chrono::steady_clock::now();
+          run_split(k, m, m.copies[0].data(), act.data(), act_stride, tokens, out.data(), threads);
+          secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        }
+        const Timing s = summarize(secs);
+        std::printf("{\"bench\":\"prefill\",\"type\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"tokens\":%lld,"
+                    "\"rows\":%lld,\"n\":%lld,\"best_ms\":%.2f,\"gflop_per_s\":%.1f,\"median_gflop_per_s\":%.1f}\n",
+                    std::string(tensor_type_name(t)).c_str(), std::string(isa_name(isa)).c_str(), threads,
+                    (long long)tokens, (long long)m.rows, (long long)m.n, s.best * 1e3, flops / s.best * 1e-9,
+                    flops / s.median * 1e-9);
+      }
+    }
+  }
 }
 
 }  // namespace

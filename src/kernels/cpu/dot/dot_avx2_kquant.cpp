@@ -16,49 +16,59 @@ namespace {
 
 template <typename W>
 struct Kernel {
-  template <int T>
+  template <int R, int T>
   struct Tile {
-    static void run(const KqGemmArgs& g, int64_t r, int64_t t0) {
-      const uint8_t* wrow = g.w + size_t(r) * g.w_stride;
+    static void run(const KqGemmArgs& g, int64_t r0, int64_t t0) {
+      const uint8_t* wrow[R];
       const uint8_t* arow[T];
-      float acc[T];
-      for (int t = 0; t < T; ++t) {
-        arow[t] = g.act + size_t(t0 + t) * g.act_stride;
-        acc[t] = 0.0f;
-      }
-      // vpshufb patterns: words 0,2,4,6,1,3,5,7 within each 128-bit lane.
+      for (int r = 0; r < R; ++r) wrow[r] = g.w + size_t(r0 + r) * g.w_stride;
+      for (int t = 0; t < T; ++t) arow[t] = g.act + size_t(t0 + t) * g.act_stride;
+      __m128 acc[(R * T + 3) / 4];
+      for (auto& a : acc) a = _mm_setzero_ps();
+      // vpshufb pattern: words 0,2,4,6,1,3,5,7 within each 128-bit lane.
       const __m256i even_odd = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, 0, 1, 4,
                                                 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
       for (int64_t b = 0; b < g.n / QK_K; ++b) {
-        const W w{wrow + size_t(b) * W::kBytes};
-        KqVecScales sc;
-        w.scales(sc);
-        // V_m's vpmaddubsw result has group 2m in its low 128 bits and 2m+1 in
-        // the high ones, so lay the scales out as [s0 s2 .. s14 | s1 s3 .. s15]
-        // once; then one in-lane vpshufb per m broadcasts the right pair.
-        const __m256i pairs = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(sc.s, even_odd), 0xd8);
+        W w[R];
+        KqVecScales sc[R];
+        __m256i pairs[R];
+        float d[R], dmin[R], da[T];
+        for (int r = 0; r < R; ++r) {
+          w[r] = W{wrow[r] + size_t(b) * W::kBytes};
+          kq_prefetch<W::kBytes>(wrow[r] + size_t(b) * W::kBytes);
+          w[r].scales(sc[r]);
+          d[r] = sc[r].d;
+          dmin[r] = sc[r].c;
+          // V_m's vpmaddubsw result has group 2m in its low 128 bits and 2m+1
+          // in the high ones, so lay the scales out as [s0 s2 .. s14 | s1 s3
+          // .. s15] once; then one in-lane vpshufb per m broadcasts the pair.
+          pairs[r] = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(sc[r].s, even_odd), 0xd8);
+        }
         const uint8_t* ab[T];
-        __m256i isum[T];
         for (int t = 0; t < T; ++t) {
           ab[t] = arow[t] + size_t(b) * sizeof(BlockQ8_K);
-          isum[t] = _mm256_setzero_si256();
+          da[t] = kq_load<float>(ab[t]);
         }
+        __m256i isum[R * T];
+        for (auto& v : isum) v = _mm256_setzero_si256();
         kq_unroll<8>([&]<int M>() {
-          const __m256i v = w.template quants<M>();
-          const __m256i s = _mm256_shuffle_epi8(pairs, _mm256_set1_epi16(short((2 * M + 1) << 8 | 2 * M)));
-          for (int t = 0; t < T; ++t) {
-            const __m256i a = kq_load256(ab[t] + offsetof(BlockQ8_K, qs) + 32 * M);
-            isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(v, a), s));
+          __m256i a[T];
+          for (int t = 0; t < T; ++t) a[t] = kq_load256(ab[t] + offsetof(BlockQ8_K, qs) + 32 * M);
+          for (int r = 0; r < R; ++r) {
+            const __m256i v = w[r].template quants<M>();
+            const __m256i s = _mm256_shuffle_epi8(pairs[r], _mm256_set1_epi16(short((2 * M + 1) << 8 | 2 * M)));
+            for (int t = 0; t < T; ++t)
+              isum[r * T + t] = _mm256_add_epi32(isum[r * T + t], _mm256_madd_epi16(_mm256_maddubs_epi16(v, a[t]), s));
           }
         });
+        __m256i mins[R * T];
         for (int t = 0; t < T; ++t) {
-          const __m256i mins = _mm256_madd_epi16(kq_load256(ab[t] + offsetof(BlockQ8_K, bsums)), sc.m);
-          int32_t sum, msum;
-          kq_reduce2(isum[t], mins, sum, msum);
-          acc[t] += kq_block_value(kq_load<float>(ab[t]), sc.d, sc.c, !W::kOffset, sum, msum);
+          const __m256i bsums = kq_load256(ab[t] + offsetof(BlockQ8_K, bsums));
+          for (int r = 0; r < R; ++r) mins[r * T + t] = _mm256_madd_epi16(bsums, sc[r].m);
         }
+        kq_finish_block<!W::kOffset, R, T>(isum, mins, d, dmin, da, acc);
       }
-      for (int t = 0; t < T; ++t) g.out[size_t(t0 + t) * g.out_stride + size_t(r)] = acc[t];
+      kq_store_tile<R, T>(g, r0, t0, acc);
     }
   };
 };
@@ -66,7 +76,7 @@ struct Kernel {
 template <typename W>
 void gemm(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* act, size_t act_stride,
           int64_t n_tokens, float* out, size_t out_stride) {
-  kq_run_tiles<Kernel<W>::template Tile, 4>(n, w, w_stride, n_rows, act, act_stride, n_tokens, out, out_stride);
+  kq_gemm<Kernel<W>::template Tile, 2, 4>(n, w, w_stride, n_rows, act, act_stride, n_tokens, out, out_stride);
 }
 
 void quantize_act(const float* x, void* out, int64_t n) { kq_quantize_q8_k_avx2(x, out, n); }

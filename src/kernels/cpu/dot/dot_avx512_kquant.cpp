@@ -67,16 +67,15 @@ struct Q6K512 : KqQ6K {
 
 template <typename W>
 struct Kernel {
-  template <int T>
+  template <int R, int T>
   struct Tile {
-    static void run(const KqGemmArgs& g, int64_t r, int64_t t0) {
-      const uint8_t* wrow = g.w + size_t(r) * g.w_stride;
+    static void run(const KqGemmArgs& g, int64_t r0, int64_t t0) {
+      const uint8_t* wrow[R];
       const uint8_t* arow[T];
-      float acc[T];
-      for (int t = 0; t < T; ++t) {
-        arow[t] = g.act + size_t(t0 + t) * g.act_stride;
-        acc[t] = 0.0f;
-      }
+      for (int r = 0; r < R; ++r) wrow[r] = g.w + size_t(r0 + r) * g.w_stride;
+      for (int t = 0; t < T; ++t) arow[t] = g.act + size_t(t0 + t) * g.act_stride;
+      __m128 acc[(R * T + 3) / 4];
+      for (auto& a : acc) a = _mm_setzero_ps();
       // vpmaddubsw on W_p gives 128-bit lane L the 16 elements of group 4p+L;
       // arranging the scales so lane L holds [s_L s_L+4 s_L+8 s_L+12] lets one
       // in-lane vpshufb per p broadcast every lane's scale at once.
@@ -85,35 +84,47 @@ struct Kernel {
                                                 12 + 1, 8 + 1, 4 + 1, 1, 12 + 1, 8 + 1, 4 + 1, 1,  //
                                                 12, 8, 4, 0, 12, 8, 4, 0);
       for (int64_t b = 0; b < g.n / QK_K; ++b) {
-        const W w{{wrow + size_t(b) * W::kBytes}};
-        KqVecScales sc;
-        w.scales(sc);
-        const __m512i lanes = _mm512_permutexvar_epi16(lane_idx, _mm512_castsi256_si512(sc.s));
+        W w[R];
+        KqVecScales sc[R];
+        __m512i lanes[R];
+        float d[R], dmin[R], da[T];
+        for (int r = 0; r < R; ++r) {
+          w[r] = W{{wrow[r] + size_t(b) * W::kBytes}};
+          kq_prefetch<W::kBytes>(wrow[r] + size_t(b) * W::kBytes);
+          w[r].scales(sc[r]);
+          d[r] = sc[r].d;
+          dmin[r] = sc[r].c;
+          lanes[r] = _mm512_permutexvar_epi16(lane_idx, _mm512_zextsi256_si512(sc[r].s));
+        }
         const uint8_t* ab[T];
-        __m512i isum[T];
         for (int t = 0; t < T; ++t) {
           ab[t] = arow[t] + size_t(b) * sizeof(BlockQ8_K);
-          isum[t] = _mm512_setzero_si512();
+          da[t] = kq_load<float>(ab[t]);
         }
+        __m512i isum[R * T];
+        for (auto& v : isum) v = _mm512_setzero_si512();
         kq_unroll<4>([&]<int P>() {
-          const __m512i v = quants512<W, P>(w);
-          const __m512i s = _mm512_shuffle_epi8(lanes, _mm512_set1_epi16(short((2 * P + 1) << 8 | 2 * P)));
-          for (int t = 0; t < T; ++t) {
-            const __m512i a = load512(ab[t] + offsetof(BlockQ8_K, qs) + 64 * P);
+          __m512i a[T];
+          for (int t = 0; t < T; ++t) a[t] = load512(ab[t] + offsetof(BlockQ8_K, qs) + 64 * P);
+          for (int r = 0; r < R; ++r) {
+            const __m512i v = quants512<W, P>(w[r]);
+            const __m512i s = _mm512_shuffle_epi8(lanes[r], _mm512_set1_epi16(short((2 * P + 1) << 8 | 2 * P)));
             // u8 x s8 pairs -> int16 (no saturation: <= 2*63*127), then VNNI's
             // vpdpwssd multiplies by the group scales and accumulates in one.
-            isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(v, a), s);
+            for (int t = 0; t < T; ++t)
+              isum[r * T + t] = _mm512_dpwssd_epi32(isum[r * T + t], _mm512_maddubs_epi16(v, a[t]), s);
           }
         });
+        __m256i half[R * T], mins[R * T];
+        for (int i = 0; i < R * T; ++i)
+          half[i] = _mm256_add_epi32(_mm512_castsi512_si256(isum[i]), _mm512_extracti64x4_epi64(isum[i], 1));
         for (int t = 0; t < T; ++t) {
-          const __m256i mins = _mm256_madd_epi16(kq_load256(ab[t] + offsetof(BlockQ8_K, bsums)), sc.m);
-          const __m256i half = _mm256_add_epi32(_mm512_castsi512_si256(isum[t]), _mm512_extracti64x4_epi64(isum[t], 1));
-          int32_t sum, msum;
-          kq_reduce2(half, mins, sum, msum);
-          acc[t] += kq_block_value(kq_load<float>(ab[t]), sc.d, sc.c, !W::kOffset, sum, msum);
+          const __m256i bsums = kq_load256(ab[t] + offsetof(BlockQ8_K, bsums));
+          for (int r = 0; r < R; ++r) mins[r * T + t] = _mm256_madd_epi16(bsums, sc[r].m);
         }
+        kq_finish_block<!W::kOffset, R, T>(half, mins, d, dmin, da, acc);
       }
-      for (int t = 0; t < T; ++t) g.out[size_t(t0 + t) * g.out_stride + size_t(r)] = acc[t];
+      kq_store_tile<R, T>(g, r0, t0, acc);
     }
   };
 };
@@ -121,7 +132,7 @@ struct Kernel {
 template <typename W>
 void gemm(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* act, size_t act_stride,
           int64_t n_tokens, float* out, size_t out_stride) {
-  kq_run_tiles<Kernel<W>::template Tile, 4>(n, w, w_stride, n_rows, act, act_stride, n_tokens, out, out_stride);
+  kq_gemm<Kernel<W>::template Tile, 4, 4>(n, w, w_stride, n_rows, act, act_stride, n_tokens, out, out_stride);
 }
 
 void quantize_act(const float* x, void* out, int64_t n) { kq_quantize_q8_k_avx2(x, out, n); }

@@ -83,20 +83,22 @@ float block_dot(const Unpacked& w, const BlockQ8_K& a) {
 
 template <typename Block>
 struct Micro {
-  template <int T>
+  template <int R, int T>
   struct Tile {
-    static void run(const KqGemmArgs& g, int64_t r, int64_t t0) {
-      const uint8_t* wrow = g.w + size_t(r) * g.w_stride;
-      float acc[T] = {};
-      Unpacked w;
-      for (int64_t b = 0; b < g.n / QK_K; ++b) {
-        unpack(kq_load<Block>(wrow + size_t(b) * sizeof(Block)), w);
-        for (int t = 0; t < T; ++t) {
-          const uint8_t* arow = g.act + size_t(t0 + t) * g.act_stride;
-          acc[t] += block_dot(w, kq_load<BlockQ8_K>(arow + size_t(b) * sizeof(BlockQ8_K)));
+    static void run(const KqGemmArgs& g, int64_t r0, int64_t t0) {
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* wrow = g.w + size_t(r0 + r) * g.w_stride;
+        float acc[T] = {};
+        Unpacked w;
+        for (int64_t b = 0; b < g.n / QK_K; ++b) {
+          unpack(kq_load<Block>(wrow + size_t(b) * sizeof(Block)), w);
+          for (int t = 0; t < T; ++t) {
+            const uint8_t* arow = g.act + size_t(t0 + t) * g.act_stride;
+            acc[t] += block_dot(w, kq_load<BlockQ8_K>(arow + size_t(b) * sizeof(BlockQ8_K)));
+          }
         }
+        for (int t = 0; t < T; ++t) g.out[size_t(t0 + t) * g.out_stride + size_t(r0 + r)] = acc[t];
       }
-      for (int t = 0; t < T; ++t) g.out[size_t(t0 + t) * g.out_stride + size_t(r)] = acc[t];
     }
   };
 };
@@ -104,8 +106,7 @@ struct Micro {
 template <typename Block>
 void gemm(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* act, size_t act_stride,
           int64_t n_tokens, float* out, size_t out_stride) {
-  kq_run_tiles<Micro<Block>::template Tile, 4>(n, w, w_stride, n_rows, act, act_stride, n_tokens, out,
-                                               out_stride);
+  kq_gemm<Micro<Block>::template Tile, 1, 4>(n, w, w_stride, n_rows, act, act_stride, n_tokens, out, out_stride);
 }
 
 // The reference Q8_K quantizer is the generic one; the SIMD quantizers are

@@ -59,9 +59,14 @@ inline T kq_load(const void* p) {
   return v;
 }
 
-// The 8 six-bit scales (sc[0..7]) and mins (m[0..7]) of a Q4_K/Q5_K block, with
-// the byte-wise packing of blocks_k.h done four bytes at a time on 32-bit words.
-inline void kq_unpack_k4_scales(const uint8_t* packed, uint8_t sc[8], uint8_t m[8]) {
+// The 8 six-bit scales and mins of a Q4_K/Q5_K block as two 64-bit words (byte
+// j = sub-block j), with the byte-wise packing of blocks_k.h done four bytes
+// at a time on 32-bit words. Returned in registers, not through memory: a
+// 64-bit load of two 32-bit stores would miss store-to-load forwarding.
+struct KqK4Scales {
+  uint64_t sc, m;
+};
+inline KqK4Scales kq_unpack_k4_scales(const uint8_t* packed) {
   const uint32_t w0 = kq_load<uint32_t>(packed);
   const uint32_t w1 = kq_load<uint32_t>(packed + 4);
   const uint32_t w2 = kq_load<uint32_t>(packed + 8);
@@ -69,24 +74,26 @@ inline void kq_unpack_k4_scales(const uint8_t* packed, uint8_t sc[8], uint8_t m[
   const uint32_t m_lo = w1 & 0x3f3f3f3fu;
   const uint32_t sc_hi = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
   const uint32_t m_hi = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
-  std::memcpy(sc, &sc_lo, 4);
-  std::memcpy(sc + 4, &sc_hi, 4);
-  std::memcpy(m, &m_lo, 4);
-  std::memcpy(m + 4, &m_hi, 4);
+  return {uint64_t(sc_lo) | uint64_t(sc_hi) << 32, uint64_t(m_lo) | uint64_t(m_hi) << 32};
 }
 
-// The 16 Q3_K scales still biased by 32 (0..63), same word-at-a-time unpacking.
-inline void kq_unpack_q3_scales(const uint8_t* packed, uint8_t out[16]) {
+// The 16 Q3_K scales still biased by 32 (0..63) as four 32-bit words (byte k
+// = group k), the same word-at-a-time unpacking; kept in registers for the
+// same store-forwarding reason as above.
+struct KqQ3Scales {
+  uint32_t w[4];
+  uint8_t byte(int k) const { return uint8_t(w[k / 4] >> (8 * (k % 4))); }
+};
+inline KqQ3Scales kq_unpack_q3_scales(const uint8_t* packed) {
   const uint32_t w0 = kq_load<uint32_t>(packed);
   const uint32_t w1 = kq_load<uint32_t>(packed + 4);
   const uint32_t w2 = kq_load<uint32_t>(packed + 8);
-  const uint32_t v[4] = {
+  return {{
       (w0 & 0x0f0f0f0fu) | ((w2 & 0x03030303u) << 4),
       (w1 & 0x0f0f0f0fu) | (((w2 >> 2) & 0x03030303u) << 4),
       ((w0 >> 4) & 0x0f0f0f0fu) | (((w2 >> 4) & 0x03030303u) << 4),
       ((w1 >> 4) & 0x0f0f0f0fu) | (((w2 >> 6) & 0x03030303u) << 4),
-  };
-  std::memcpy(out, v, 16);
+  }};
 }
 
 // The per-group integer scales of one super-block in the form of the identity
@@ -106,21 +113,19 @@ inline void kq_scales_q2_k(const uint8_t* scales, KqScales& o) {
 }
 
 inline void kq_scales_q3_k(const uint8_t* scales, KqScales& o) {
-  uint8_t raw[16];
-  kq_unpack_q3_scales(scales, raw);
+  const KqQ3Scales raw = kq_unpack_q3_scales(scales);
   for (int k = 0; k < 16; ++k) {
-    o.s[k] = int16_t(raw[k] - 32);
+    o.s[k] = int16_t(raw.byte(k) - 32);
     o.m[k] = int16_t(4 * o.s[k]);
   }
   o.m_uses_dmin = false;
 }
 
 inline void kq_scales_k4(const uint8_t* scales, KqScales& o) {
-  uint8_t sc[8], m[8];
-  kq_unpack_k4_scales(scales, sc, m);
+  const KqK4Scales u = kq_unpack_k4_scales(scales);
   for (int k = 0; k < 16; ++k) {
-    o.s[k] = sc[k / 2];
-    o.m[k] = m[k / 2];
+    o.s[k] = int16_t((u.sc >> (8 * (k / 2))) & 0xff);
+    o.m[k] = int16_t((u.m >> (8 * (k / 2))) & 0xff);
   }
   o.m_uses_dmin = true;
 }
@@ -161,25 +166,34 @@ struct KqGemmArgs {
   size_t out_stride;   // floats between output rows (one per token)
 };
 
-// Micro<T>::run(args, r, t0) writes out[(t0+j) * out_stride + r] for j < T.
-// Rows outer, token tiles inner: one weight row (a few KB) stays in L1 while
-// every tile of tokens passes it, so each super-block is unpacked once per
-// tile of T tokens instead of once per token.
-template <template <int> class Micro, int MaxT>
-void kq_run_tiles(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* act,
-                  size_t act_stride, int64_t n_tokens, float* out, size_t out_stride) {
-  static_assert(MaxT >= 1 && MaxT <= 4);
+// Micro<R, T>::run(args, r0, t0) writes out[(t0+j) * out_stride + r0+i] for
+// i < R, j < T. Decode (one token) takes DecodeR rows per pass: the rows'
+// dependency chains interleave and one activation load serves them all.
+// Prefill takes one row and up to MaxT tokens per pass, rows outer: the weight
+// row (a few KB) stays in L1 while every tile of tokens passes it, so each
+// super-block is unpacked once per MaxT tokens.
+template <template <int, int> class Micro, int Max, bool ByRows>
+void kq_remainder(int64_t k, const KqGemmArgs& a, int64_t r0, int64_t t0) {
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    ((k == I + 1 ? (ByRows ? Micro<I + 1, 1>::run(a, r0, t0) : Micro<1, I + 1>::run(a, r0, t0)) : void()), ...);
+  }(std::make_integer_sequence<int, Max>{});
+}
+
+template <template <int, int> class Micro, int DecodeR, int MaxT>
+void kq_gemm(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* act, size_t act_stride,
+             int64_t n_tokens, float* out, size_t out_stride) {
   const KqGemmArgs a{n, static_cast<const uint8_t*>(w), w_stride, static_cast<const uint8_t*>(act),
                      act_stride, out, out_stride};
+  if (n_tokens == 1) {
+    int64_t r = 0;
+    for (; r + DecodeR <= n_rows; r += DecodeR) Micro<DecodeR, 1>::run(a, r, 0);
+    if (r < n_rows) kq_remainder<Micro, DecodeR, true>(n_rows - r, a, r, 0);
+    return;
+  }
   for (int64_t r = 0; r < n_rows; ++r) {
-    int64_t t0 = 0;
-    for (; t0 + MaxT <= n_tokens; t0 += MaxT) Micro<MaxT>::run(a, r, t0);
-    switch (n_tokens - t0) {
-      case 0: break;
-      case 1: Micro<1>::run(a, r, t0); break;
-      case 2: if constexpr (MaxT > 2) Micro<2>::run(a, r, t0); break;
-      case 3: if constexpr (MaxT > 3) Micro<3>::run(a, r, t0); break;
-    }
+    int64_t t = 0;
+    for (; t + MaxT <= n_tokens; t += MaxT) Micro<1, MaxT>::run(a, r, t);
+    if (t < n_tokens) kq_remainder<Micro, MaxT, false>(n_tokens - t, a, r, t);
   }
 }
 
@@ -215,9 +229,8 @@ struct KqVecScales {
 // Q4_K/Q5_K: the 12 packed bytes -> s and m with each sub-block's value doubled
 // up for its two 16-element groups.
 inline void kq_vec_scales_k4(const uint8_t* packed, KqVecScales& o) {
-  uint8_t sc[8], m[8];
-  kq_unpack_k4_scales(packed, sc, m);
-  const __m128i x = _mm_set_epi64x(kq_load<int64_t>(m), kq_load<int64_t>(sc));
+  const KqK4Scales u = kq_unpack_k4_scales(packed);
+  const __m128i x = _mm_set_epi64x(int64_t(u.m), int64_t(u.sc));
   o.s = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(x, x));
   o.m = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(x, x));
 }
@@ -246,9 +259,9 @@ struct KqQ3K {
   static constexpr size_t kBytes = sizeof(BlockQ3_K);
   const uint8_t* b;
   void scales(KqVecScales& o) const {
-    uint8_t raw[16];
-    kq_unpack_q3_scales(b + offsetof(BlockQ3_K, scales), raw);
-    const __m256i s = _mm256_sub_epi16(_mm256_cvtepu8_epi16(kq_load128(raw)), _mm256_set1_epi16(32));
+    const KqQ3Scales raw = kq_unpack_q3_scales(b + offsetof(BlockQ3_K, scales));
+    const __m128i x = _mm_setr_epi32(int(raw.w[0]), int(raw.w[1]), int(raw.w[2]), int(raw.w[3]));
+    const __m256i s = _mm256_sub_epi16(_mm256_cvtepu8_epi16(x), _mm256_set1_epi16(32));
     o.s = s;
     o.m = _mm256_slli_epi16(s, 2);  // 4*s: the -4 offset of every quant
     o.d = kq_fp16(b + offsetof(BlockQ3_K, d));
@@ -318,6 +331,17 @@ struct KqQ6K {
   }
 };
 
+// Software prefetch of the weight bytes kPrefetchAhead past the block being
+// read. Decode streams every weight byte once, and the hardware prefetchers
+// alone keep too few lines in flight at this load rate (several row streams,
+// each a few hundred bytes apart); asking for each block's lines well ahead
+// keeps memory busy.
+constexpr size_t kPrefetchAhead = 2048;
+template <size_t Bytes>
+inline void kq_prefetch(const uint8_t* block) {
+  for (size_t off = 0; off < Bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchAhead + off), _MM_HINT_T0);
+}
+
 // Calls f.template operator()<M>() for M = 0..N-1 with M a constant, so the
 // shifts and offsets inside fold into immediates.
 template <int N, typename F>
@@ -326,13 +350,57 @@ inline void kq_unroll(F&& f) {
       std::make_integer_sequence<int, N>{});
 }
 
-// The lane sums of two int32 vectors at once: S = sum(isum), M = sum(mins).
-inline void kq_reduce2(__m256i isum, __m256i mins, int32_t& sum, int32_t& msum) {
-  const __m256i x = _mm256_hadd_epi32(isum, mins);  // [i01 i23 m01 m23 | i45 i67 m45 m67]
-  __m128i y = _mm_add_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256(x, 1));
-  y = _mm_hadd_epi32(y, y);  // [S M S M]
-  sum = _mm_cvtsi128_si32(y);
-  msum = _mm_extract_epi32(y, 1);
+// Four vectors' lane sums at once: [sum(x0) sum(x1) sum(x2) sum(x3)].
+inline __m128i kq_reduce4(__m256i x0, __m256i x1, __m256i x2, __m256i x3) {
+  const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(x0, x1), _mm256_hadd_epi32(x2, x3));
+  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+inline __m128 kq_rounded4(__m128 x) {
+  __asm__("" : "+x"(x));
+  return x;
+}
+
+// kq_block_value on four (row, token) pairs, lane by lane the same IEEE
+// operations as the scalar version, so the results are identical.
+template <bool Affine>
+inline __m128 kq_block_value4(__m128 da, __m128 d, __m128 dmin, __m128i sum, __m128i msum) {
+  if constexpr (!Affine) {
+    return kq_rounded4(_mm_mul_ps(da, kq_rounded4(_mm_mul_ps(d, _mm_cvtepi32_ps(_mm_sub_epi32(sum, msum))))));
+  } else {
+    const __m128 a = kq_rounded4(_mm_mul_ps(d, _mm_cvtepi32_ps(sum)));
+    const __m128 b = kq_rounded4(_mm_mul_ps(dmin, _mm_cvtepi32_ps(msum)));
+    return kq_rounded4(_mm_mul_ps(da, _mm_sub_ps(a, b)));
+  }
+}
+
+// The end of one super-block for a tile of R rows x T tokens (pair p = r*T+t):
+// isum[p] (S, spread over lanes) and mins[p] (M, spread over lanes) become
+// float contributions added to acc[p/4] lane p%4.
+template <bool Affine, int R, int T>
+inline void kq_finish_block(const __m256i* isum, const __m256i* mins, const float* d, const float* dmin,
+                            const float* da, __m128* acc) {
+  constexpr int kPairs = R * T;
+  for (int g = 0; g < (kPairs + 3) / 4; ++g) {
+    auto pick = [&](const __m256i* v, int i) { return 4 * g + i < kPairs ? v[4 * g + i] : _mm256_setzero_si256(); };
+    const __m128i s = kq_reduce4(pick(isum, 0), pick(isum, 1), pick(isum, 2), pick(isum, 3));
+    const __m128i m = kq_reduce4(pick(mins, 0), pick(mins, 1), pick(mins, 2), pick(mins, 3));
+    // Built in registers (vinsertps), not stored and reloaded: four scalar
+    // stores read back by one vector load would miss store forwarding.
+    auto lanes = [&](const float* v, bool by_row) {
+      auto at = [&](int i) { return 4 * g + i < kPairs ? v[by_row ? (4 * g + i) / T : (4 * g + i) % T] : 0.0f; };
+      return _mm_setr_ps(at(0), at(1), at(2), at(3));
+    };
+    acc[g] = _mm_add_ps(acc[g], kq_block_value4<Affine>(lanes(da, false), lanes(d, true), lanes(dmin, true), s, m));
+  }
+}
+
+template <int R, int T>
+inline void kq_store_tile(const KqGemmArgs& g, int64_t r0, int64_t t0, const __m128* acc) {
+  alignas(16) float v[4 * ((R * T + 3) / 4)];
+  for (int i = 0; i < (R * T + 3) / 4; ++i) _mm_store_ps(v + 4 * i, acc[i]);
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) g.out[size_t(t0 + t) * g.out_stride + size_t(r0 + r)] = v[r * T + t];
 }
 
 inline float kq_hmax(__m256 v) {
