@@ -226,13 +226,28 @@ struct KqVecScales {
   float d, c;  // c multiplies the m term (dmin or d)
 };
 
-// Q4_K/Q5_K: the 12 packed bytes -> s and m with each sub-block's value doubled
-// up for its two 16-element groups.
-inline void kq_vec_scales_k4(const uint8_t* packed, KqVecScales& o) {
-  const KqK4Scales u = kq_unpack_k4_scales(packed);
-  const __m128i x = _mm_set_epi64x(int64_t(u.m), int64_t(u.sc));
-  o.s = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(x, x));
-  o.m = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(x, x));
+// Q4_K/Q5_K: the block's first 16 bytes (d, dmin, the 12 packed scale bytes)
+// -> d, dmin and the 6-bit scales/mins as s and m, each sub-block's value
+// doubled up for its two 16-element groups. All in one xmm register: three
+// byte shuffles line up the low and high parts of every 6-bit field (the
+// packing of blocks_k.h; scale byte j is x byte 4+j), masks and shifts cut
+// them out; ~14 instructions instead of ~25 for the scalar unpacking.
+inline void kq_vec_scales_k4(const uint8_t* block, KqVecScales& o) {
+  const __m128i x = kq_load128(block);
+  // low bits: [sc0-3: s0-3 | sc4-7: s8-11 & 15 | m0-3: s4-7 | m4-7: s8-11 >> 4]
+  const __m128i a = _mm_shuffle_epi8(x, _mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, -1, -1, -1, -1));
+  const __m128i c = _mm_shuffle_epi8(x, _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 12, 13, 14, 15));
+  // high 2 bits of sc4-7 / m4-7: the top bits of s0-3 / s4-7
+  const __m128i h = _mm_shuffle_epi8(x, _mm_setr_epi8(-1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, 8, 9, 10, 11));
+  const __m128i mask_a = _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0);
+  const __m128i low = _mm_or_si128(_mm_and_si128(a, mask_a),
+                                   _mm_and_si128(_mm_srli_epi16(c, 4), _mm_set1_epi8(15)));
+  const __m128i r = _mm_or_si128(low, _mm_and_si128(_mm_srli_epi16(h, 2), _mm_set1_epi8(0x30)));
+  o.s = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(r, r));
+  o.m = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(r, r));
+  const __m128 dd = _mm_cvtph_ps(x);  // lanes 0, 1: d, dmin
+  o.d = _mm_cvtss_f32(dd);
+  o.c = _mm_cvtss_f32(_mm_movehdup_ps(dd));
 }
 
 struct KqQ2K {
@@ -281,9 +296,8 @@ struct KqQ4K {
   static constexpr size_t kBytes = sizeof(BlockQ4_K);
   const uint8_t* b;
   void scales(KqVecScales& o) const {
-    kq_vec_scales_k4(b + offsetof(BlockQ4_K, scales), o);
-    o.d = kq_fp16(b + offsetof(BlockQ4_K, d));
-    o.c = kq_fp16(b + offsetof(BlockQ4_K, dmin));
+    static_assert(offsetof(BlockQ4_K, d) == 0 && offsetof(BlockQ4_K, dmin) == 2 && offsetof(BlockQ4_K, scales) == 4);
+    kq_vec_scales_k4(b, o);
   }
   template <int M>
   __m256i quants() const {
@@ -297,9 +311,8 @@ struct KqQ5K {
   static constexpr size_t kBytes = sizeof(BlockQ5_K);
   const uint8_t* b;
   void scales(KqVecScales& o) const {
-    kq_vec_scales_k4(b + offsetof(BlockQ5_K, scales), o);
-    o.d = kq_fp16(b + offsetof(BlockQ5_K, d));
-    o.c = kq_fp16(b + offsetof(BlockQ5_K, dmin));
+    static_assert(offsetof(BlockQ5_K, d) == 0 && offsetof(BlockQ5_K, dmin) == 2 && offsetof(BlockQ5_K, scales) == 4);
+    kq_vec_scales_k4(b, o);
   }
   template <int M>
   __m256i quants() const {
