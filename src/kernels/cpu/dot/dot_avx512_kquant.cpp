@@ -132,7 +132,7 @@ struct Kernel {
 template <typename W>
 void gemm(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* act, size_t act_stride,
           int64_t n_tokens, float* out, size_t out_stride) {
-  kq_gemm<Kernel<W>::template Tile, 4, 4>(n, w, w_stride, n_rows, act, act_stride, n_tokens, out, out_stride);
+  kq_gemm<Kernel<W>::template Tile, 4, 8>(n, w, w_stride, n_rows, act, act_stride, n_tokens, out, out_stride);
 }
 
 void quantize_act(const float* x, void* out, int64_t n) { kq_quantize_q8_k_avx2(x, out, n); }
