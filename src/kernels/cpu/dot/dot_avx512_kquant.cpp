@@ -2,10 +2,12 @@
 // compiled with the AVX-512 F/BW/DQ/VL/VNNI flags. The structure is the AVX2
 // kernel's (dot_avx2_kquant.cpp) at twice the width: a super-block is four
 // 64-byte vectors W_p of unsigned quants (elements 64p..64p+63, lined up with a
-// plain 64-byte load of the Q8_K quants), each multiplied against the
-// activation bytes and scaled per 16-element group into int32 accumulators
-// with the VNNI instructions, then two float FMAs per super-block and token.
-// Mins and the Q3_K/Q6_K offsets fold in through the activation's bsums.
+// plain 64-byte load of the Q8_K quants). vpdpbusd multiplies them with the
+// activation bytes, vpdpwssd applies the per-group scales while accumulating
+// in int32; mins and the Q3_K/Q6_K offsets fold in through the activation's
+// bsums, and each super-block ends in exact integers (dot_kquant_internal.h).
+// Decode runs 4 rows per pass; prefill 1 row x 8 tokens, so each unpacked
+// super-block serves 8 tokens (32 vector registers hold the tile).
 #include "kernels/cpu/dot/dot.h"
 
 // GCC 12's avx512fintrin.h builds several intrinsics (vinserti64x4, vcvtdq2ps,
@@ -103,16 +105,30 @@ struct Kernel {
         }
         __m512i isum[R * T];
         for (auto& v : isum) v = _mm512_setzero_si512();
-        kq_unroll<4>([&]<int P>() {
-          __m512i a[T];
-          for (int t = 0; t < T; ++t) a[t] = load512(ab[t] + offsetof(BlockQ8_K, qs) + 64 * P);
+        // Two W_p at a time: vpdpbusd (u8 x s8, four products per int32 lane)
+        // gives per-lane sums that fit int16 (|4 * 63 * 127| < 32768), vpackssdw
+        // packs the pair's sums into one vector and vpdpwssd scales and
+        // accumulates them: 3 multiplies per 128 weights where vpmaddubsw +
+        // vpdpwssd take 4. Lane L of the packed vector holds group 4p+L's four
+        // sums then group 4(p+1)+L's, hence the [s_p x4, s_p+1 x4] scale words.
+        kq_unroll<2>([&]<int Q>() {
+          __m512i a0[T], a1[T];
+          for (int t = 0; t < T; ++t) {
+            a0[t] = load512(ab[t] + offsetof(BlockQ8_K, qs) + 128 * Q);
+            a1[t] = load512(ab[t] + offsetof(BlockQ8_K, qs) + 128 * Q + 64);
+          }
+          const __m512i pick = _mm512_broadcast_i32x4(_mm_setr_epi8(4 * Q, 4 * Q + 1, 4 * Q, 4 * Q + 1, 4 * Q, 4 * Q + 1,
+                                                                    4 * Q, 4 * Q + 1, 4 * Q + 2, 4 * Q + 3, 4 * Q + 2,
+                                                                    4 * Q + 3, 4 * Q + 2, 4 * Q + 3, 4 * Q + 2, 4 * Q + 3));
           for (int r = 0; r < R; ++r) {
-            const __m512i v = quants512<W, P>(w[r]);
-            const __m512i s = _mm512_shuffle_epi8(lanes[r], _mm512_set1_epi16(short((2 * P + 1) << 8 | 2 * P)));
-            // u8 x s8 pairs -> int16 (no saturation: <= 2*63*127), then VNNI's
-            // vpdpwssd multiplies by the group scales and accumulates in one.
-            for (int t = 0; t < T; ++t)
-              isum[r * T + t] = _mm512_dpwssd_epi32(isum[r * T + t], _mm512_maddubs_epi16(v, a[t]), s);
+            const __m512i v0 = quants512<W, 2 * Q>(w[r]);
+            const __m512i v1 = quants512<W, 2 * Q + 1>(w[r]);
+            const __m512i s = _mm512_shuffle_epi8(lanes[r], pick);
+            for (int t = 0; t < T; ++t) {
+              const __m512i x0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v0, a0[t]);
+              const __m512i x1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v1, a1[t]);
+              isum[r * T + t] = _mm512_dpwssd_epi32(isum[r * T + t], _mm512_packs_epi32(x0, x1), s);
+            }
           }
         });
         __m256i half[R * T], mins[R * T];
