@@ -297,6 +297,21 @@ TEST(KQuantProviders, SimdPathsAreSpecialised) {
     for (Isa isa : kIsas) EXPECT_EQ(kquant_kernel(t, isa), nullptr) << tensor_type_name(t) << " " << isa_name(isa);
 }
 
+// The dispatcher hands out exactly these kernels on every ISA the CPU runs, so
+// a K type on AVX-512 really runs the AVX-512 kernel and not a fallback.
+TEST(KQuantProviders, DispatcherPicksTheIsaKernel) {
+  for (TensorType t : kKTypes) {
+    for (Isa isa : kIsas) {
+      if (!isa_supported(isa)) continue;
+      EXPECT_EQ(dot_kernel(t, isa), kquant_kernel(t, isa)) << tensor_type_name(t) << " " << isa_name(isa);
+      if (isa != Isa::Generic) {
+        EXPECT_NE(dot_kernel(t, isa), dot_kernel(t, Isa::Generic)) << tensor_type_name(t) << " " << isa_name(isa);
+      }
+    }
+    EXPECT_EQ(act_row_bytes(TensorType::Q8_K, 4096), 16 * sizeof(BlockQ8_K));
+  }
+}
+
 // ---- Throughput measurements (disabled: run by hand, see the file comment).
 //
 // Decode: one token against an 8960 x 1536 matrix (a 1.5B model's FFN shape),

@@ -423,13 +423,6 @@ inline float kq_hmax(__m256 v) {
   return _mm_cvtss_f32(x);
 }
 
-inline float kq_hsum(__m256 v) {
-  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-  x = _mm_add_ss(x, _mm_movehdup_ps(x));
-  return _mm_cvtss_f32(x);
-}
-
 // Q8_K quantization bit-identical to quant's reference (quantize_row_q8_k):
 // d = amax/127 over the finite |x| (max is order-free, so a vector max gives
 // the same amax), q = x/d (a true division, as the reference does) rounded
