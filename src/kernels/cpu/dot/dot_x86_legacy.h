@@ -150,8 +150,7 @@ struct QuantTile {
 
   template <int R, int T>
   struct Micro {
-    __m256 acc[R][T];
-    __m256 macc[R][T];  // m_w * s_a per block lane (affine types)
+    using Acc = __m256[R][T];
     const uint8_t* wr[R];
     const uint8_t* ar[T];
     size_t ahead;  // bytes from a row to the same row of the next tile
@@ -174,7 +173,7 @@ struct QuantTile {
     // the integer domain: VNNI seeds vpdpbusd's accumulator with it; AVX2
     // subtracts the int16 pair sums (|u*a| pairs <= 2*31*127, no saturation).
     template <typename Scale>
-    inline void block_step(int64_t b, Scale&& scale) {
+    __attribute__((always_inline)) inline void block_step(int64_t b, Scale&& scale, Acc& acc) const {
       __m256i u[R], q[R];
       for (int r = 0; r < R; ++r) {
         q[r] = W::codes(wr[r] + b * W::kBytes);
@@ -207,7 +206,11 @@ struct QuantTile {
       }
     }
 
-    void run_blocks(int64_t nb) {
+    void run_blocks(const GemmArgs& a, int64_t r0, int64_t t0) const {
+      Acc acc, macc;  // macc: m_w * s_a per block lane (affine types)
+      for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) acc[r][t] = macc[r][t] = _mm256_setzero_ps();
+      const int64_t nb = a.n / kQK;
       int64_t b = 0;
       // Full groups: the 8 scale products of a (row, token) pair are one
       // multiply of converted vectors, then broadcast loads (load-port work)
@@ -231,7 +234,7 @@ struct QuantTile {
         }
         for (int k = 0; k < kGroup; ++k) {
           const auto scale = [&](int r, int t) { return _mm256_broadcast_ss(&s[r][t][k]); };
-          block_step(b + k, scale);
+          block_step(b + k, scale, acc);
         }
       }
       // The remaining blocks convert their scales one by one.
@@ -247,25 +250,22 @@ struct QuantTile {
           }
         }
         const auto scale = [&](int r, int t) { return _mm256_set1_ps(dw[r] * da[t]); };
-        block_step(b, scale);
+        block_step(b, scale, acc);
       }
+      for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) {
+          float v = hsum(acc[r][t]);
+          if constexpr (W::kAffine) v += hsum(macc[r][t]);
+          a.at(r0 + r, t0 + t) = v;
+        }
     }
 
     static void run(const GemmArgs& a, int64_t r0, int64_t t0) {
       Micro m;
       m.ahead = size_t(R) * a.w_stride;
-      for (int r = 0; r < R; ++r) {
-        m.wr[r] = a.w_row(r0 + r);
-        for (int t = 0; t < T; ++t) m.acc[r][t] = m.macc[r][t] = _mm256_setzero_ps();
-      }
+      for (int r = 0; r < R; ++r) m.wr[r] = a.w_row(r0 + r);
       for (int t = 0; t < T; ++t) m.ar[t] = a.act_row(t0 + t);
-      m.run_blocks(a.n / kQK);
-      for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t) {
-          float v = hsum(m.acc[r][t]);
-          if constexpr (W::kAffine) v += hsum(m.macc[r][t]);
-          a.at(r0 + r, t0 + t) = v;
-        }
+      m.run_blocks(a, r0, t0);
     }
   };
 };
