@@ -344,15 +344,15 @@ struct KqQ6K {
   }
 };
 
-// Software prefetch of the weight bytes kPrefetchAhead past the block being
-// read. Decode streams every weight byte once, and the hardware prefetchers
-// alone keep too few lines in flight at this load rate (several row streams,
-// each a few hundred bytes apart); asking for each block's lines well ahead
-// keeps memory busy.
-constexpr size_t kPrefetchAhead = 2048;
+// Software prefetch, into L2, of the block that the next tile of rows reads
+// at this position (R rows further on). Decode streams every weight byte
+// once; the hardware prefetchers alone keep too few lines in flight at this
+// load rate (R interleaved row streams), while one tile ahead is far enough
+// to cover memory latency and close enough to stay in L2. Prefetches never
+// fault, so running past the matrix's end is harmless.
 template <size_t Bytes>
 inline void kq_prefetch(const uint8_t* block) {
-  for (size_t off = 0; off < Bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchAhead + off), _MM_HINT_T0);
+  for (size_t off = 0; off < Bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(block + off), _MM_HINT_T1);
 }
 
 // Calls f.template operator()<M>() for M = 0..N-1 with M a constant, so the
