@@ -175,8 +175,13 @@ struct KqGemmArgs {
 template <template <int, int> class Micro, int Max, bool ByRows>
 void kq_remainder(int64_t k, const KqGemmArgs& a, int64_t r0, int64_t t0) {
   [&]<int... I>(std::integer_sequence<int, I...>) {
-    ((k == I + 1 ? (ByRows ? Micro<I + 1, 1>::run(a, r0, t0) : Micro<1, I + 1>::run(a, r0, t0)) : void()), ...);
-  }(std::make_integer_sequence<int, Max>{});
+    [[maybe_unused]] auto one = [&]<int N>() {
+      if (k != N) return;
+      if constexpr (ByRows) Micro<N, 1>::run(a, r0, t0);
+      else Micro<1, N>::run(a, r0, t0);
+    };
+    (one.template operator()<I + 1>(), ...);
+  }(std::make_integer_sequence<int, Max - 1>{});
 }
 
 template <template <int, int> class Micro, int DecodeR, int MaxT>
