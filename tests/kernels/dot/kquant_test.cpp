@@ -361,9 +361,11 @@ void run_split(const DotKernel* k, const BenchMatrix& m, const uint8_t* w, const
   for (int i = 0; i < threads; ++i) {
     const int64_t r0 = i * per, r1 = std::min(m.rows, r0 + per);
     if (r0 >= r1) break;
+    // m by reference: it owns the matrix copies (hundreds of MB).
+    const int64_t n = m.n, n_rows = m.rows;
+    const size_t row_bytes = m.row_bytes;
     pool.emplace_back([=] {
-      k->gemm(m.n, w + size_t(r0) * m.row_bytes, m.row_bytes, r1 - r0, act, act_stride, tokens, out + r0,
-              size_t(m.rows));
+      k->gemm(n, w + size_t(r0) * row_bytes, row_bytes, r1 - r0, act, act_stride, tokens, out + r0, size_t(n_rows));
     });
   }
   for (auto& th : pool) th.join();
