@@ -5,9 +5,11 @@
 // int16 pairs; at most 2*63*127 so never saturating) and vpmaddwd the pairs by
 // the int16 group scales straight into int32 accumulators. Scales are unpacked
 // once per super-block; mins and offsets are one vpmaddwd of the scales with
-// the activation's bsums. All sums stay in vector registers: the only
-// horizontal add is one per output. A tile of up to four tokens shares each
-// unpacked V_m, so prefill pays the unpacking once per four tokens.
+// the activation's bsums. Sums stay in vector registers through the block;
+// each block ends in two exact integers per (row, token), reduced four pairs at
+// a time (dot_kquant_internal.h). Decode runs 4 rows per pass (independent
+// chains, one activation load for all four, next tile prefetched into L2);
+// prefill 1 row x 4 tokens, so each unpacked V_m serves four tokens.
 #include "kernels/cpu/dot/dot.h"
 #include "kernels/cpu/dot/dot_kquant_internal.h"
 

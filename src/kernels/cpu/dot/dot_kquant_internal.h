@@ -21,12 +21,13 @@
 // (u.a)_k and M = sum_k m_k B_k before touching floats, and then adds
 //   kq_block_value(...) = da * (d * S - c * M)     (affine: c = dmin)
 //                       = da * (d * (S - M))       (offset types: one rounding)
-// to a scalar accumulator in block order. The SIMD kernels therefore return
+// to an accumulator in block order. The SIMD kernels therefore return
 // bit-for-bit what the generic kernel returns (the tests check this), and a
 // block of zero weights (Q6_K quants all 32) gives exactly 0, not the
-// difference of two rounded products. The price is one horizontal integer
-// reduction per super-block and token (a handful of instructions against the
-// ~50 that unpack and multiply the block).
+// difference of two rounded products. The price is a horizontal integer
+// reduction per super-block, done for four (row, token) pairs at once with
+// three vphaddd (kq_finish_block), so it costs a few instructions per pair
+// against the ~50 that unpack and multiply the block.
 //
 // Everything here has internal linkage (anonymous namespace): the header is
 // included by translation units compiled with different ISA flags, and an inline
