@@ -92,7 +92,7 @@ struct Kernel {
         float d[R], dmin[R], da[T];
         for (int r = 0; r < R; ++r) {
           w[r] = W{{wrow[r] + size_t(b) * W::kBytes}};
-          kq_prefetch<W::kBytes>(wrow[r] + size_t(R) * g.w_stride + size_t(b) * W::kBytes);
+          kq_prefetch<W::kBytes>(wrow[r], size_t(R) * g.w_stride + size_t(b) * W::kBytes);
           w[r].scales(sc[r]);
           d[r] = sc[r].d;
           dmin[r] = sc[r].c;

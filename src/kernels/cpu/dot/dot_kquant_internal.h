@@ -355,10 +355,12 @@ struct KqQ6K {
 // once; the hardware prefetchers alone keep too few lines in flight at this
 // load rate (R interleaved row streams), while one tile ahead is far enough
 // to cover memory latency and close enough to stay in L2. Prefetches never
-// fault, so running past the matrix's end is harmless.
+// fault, so running past the matrix's end is harmless; the address is formed
+// as an integer so no out-of-range pointer arithmetic happens either.
 template <size_t Bytes>
-inline void kq_prefetch(const uint8_t* block) {
-  for (size_t off = 0; off < Bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(block + off), _MM_HINT_T1);
+inline void kq_prefetch(const uint8_t* base, size_t ahead) {
+  const uintptr_t p = reinterpret_cast<uintptr_t>(base) + ahead;
+  for (size_t off = 0; off < Bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T1);
 }
 
 // Calls f.template operator()<M>() for M = 0..N-1 with M a constant, so the
