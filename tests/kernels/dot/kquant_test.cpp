@@ -1,8 +1,9 @@
 // Tests of the K-quant dot kernels (dot_*_kquant.cpp) on every ISA this CPU
 // runs: gemm against the scalar reference (quant's dequantizers and a double
-// dot product) over each type and several row/token/length shapes, the SIMD
-// Q8_K quantizers byte-for-byte against the generic one, and a guard that the
-// SIMD providers really are specialised (not the generic kernel again).
+// dot product) over each type and several row/token/length shapes, SIMD gemm
+// outputs bit-for-bit equal to the generic kernel's, the SIMD Q8_K quantizers
+// byte-for-byte against the generic one, and guards that the SIMD providers
+// really are specialised and that the dispatcher hands them out.
 // DISABLED_Bench* are the throughput measurements, run by hand:
 //   dot_test --gtest_also_run_disabled_tests --gtest_filter='KQuantBench.*'
 #include <gtest/gtest.h>
