@@ -1,5 +1,6 @@
 // Benchmark (not a test): CPU matmul throughput per weight type for a
-// 4096x4096 matrix at batch sizes 1 (decode) and 32 (prefill). Prints JSON.
+// 4096x4096 matrix at batch sizes 1 (decode) and 32 (prefill). Prints JSON,
+// with the ISA the kernels ran with (DHI_FORCE_ISA picks another).
 // Usage: kernels_bench [n_threads]
 #include <chrono>
 #include <cstdio>
@@ -26,8 +27,9 @@ int main(int argc, char** argv) {
   for (float& v : x) v = d(rng);
   std::vector<float> y(size_t(32 * kRows));
   ThreadPool pool(n_threads);
-  std::printf("{\"n_threads\": %d, \"rows\": %lld, \"cols\": %lld, \"results\": [\n", pool.n_threads(),
-              (long long)kRows, (long long)kCols);
+  std::printf("{\"n_threads\": %d, \"isa\": \"%s\", \"rows\": %lld, \"cols\": %lld, \"results\": [\n",
+              pool.n_threads(), std::string(kernels::cpu::matmul_isa_name()).c_str(), (long long)kRows,
+              (long long)kCols);
   const TensorType types[] = {TensorType::F32, TensorType::F16, TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_K,
                               TensorType::Q6_K};
   bool first = true;

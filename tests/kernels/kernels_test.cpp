@@ -1,11 +1,19 @@
 // CPU kernels against plain scalar references written here: matmul and
 // get_rows over every weight type and odd shapes (one row, one block of
 // columns, row counts that are not multiples of the tile or thread count, one
-// and several tokens), RMS norm, rope (hand-derived angles), SwiGLU and
+// and several tokens, shapes that split into several decode chunks, prefill
+// row blocks and token tiles), RMS norm, rope (hand-derived angles), SwiGLU and
 // attention (GQA, several sequences).
+//
+// The matmul reference is the old f32 path: dequantize the weight row and the
+// activation row the kernel actually multiplies (x quantized by the pairing
+// 8-bit type, as the generic quantizer does; every ISA's quantizer gives the
+// same bytes, which kernels/dot's tests check), dot in double.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <numbers>
 #include <random>
@@ -13,6 +21,8 @@
 #include <vector>
 
 #include "core/fp16.h"
+#include "kernels/cpu/dot/dot.h"
+#include "kernels/cpu/dot/isa.h"
 #include "kernels/cpu/ops.h"
 #include "quant/quant.h"
 
@@ -59,41 +69,137 @@ constexpr TensorType kTypes[] = {
 
 class MatmulTypes : public ::testing::TestWithParam<TensorType> {};
 
+// The activation rows a matmul of weight type t multiplies by, dequantized:
+// x itself for float weights, else x quantized to t's 8-bit pairing type.
+// Also returns, for Q4_1/Q5_1, the bound of one extra format term per output
+// (see reference_tolerance): per token and block, |d_a * sum(q_a)|.
+std::vector<float> effective_activations(TensorType t, const std::vector<float>& x, int64_t tokens, int64_t cols,
+                                         std::vector<double>* block_sums) {
+  const DotKernel* k = dot_kernel(t, Isa::Generic);
+  EXPECT_NE(k, nullptr);
+  if (!k || k->act_type == TensorType::F32) return x;
+  const size_t rb = size_t(act_row_bytes(k->act_type, cols));
+  std::vector<uint8_t> q(rb * size_t(tokens));
+  std::vector<float> out(x.size());
+  for (int64_t tk = 0; tk < tokens; ++tk) {
+    k->quantize_act(x.data() + tk * cols, q.data() + size_t(tk) * rb, cols);
+    dequantize_row(k->act_type, q.data() + size_t(tk) * rb, out.data() + tk * cols, cols);
+  }
+  if (k->act_type == TensorType::Q8_1 && block_sums) {
+    for (int64_t tk = 0; tk < tokens; ++tk)
+      for (int64_t b = 0; b < cols / 32; ++b) {
+        double s = 0.0;
+        for (int j = 0; j < 32; ++j) s += out[size_t(tk * cols + b * 32 + j)];
+        block_sums->push_back(std::fabs(s));
+      }
+  }
+  return out;
+}
+
+// Within a block the kernels' integer sums are exact; what differs from the
+// double reference is float rounding of the per-block scale products (a few
+// ulps of each block's term; a scale and a min term may cancel) and of the
+// accumulation across blocks and lanes (~sqrt(blocks)): 1e-5 (~84 f32 ulps)
+// * sqrt(n / 32) * sum|w_i a_i| covers it with room to spare, and a real bug
+// (a wrong element order, a dropped block or tail) is far outside it. Q4_1/Q5_1
+// add their format's fp16 s = d_a * sum(q_a), used for the min product m * s:
+// per block |m| * |s| * 2^-11 (half an fp16 ulp, relative).
+double reference_tolerance(double mag, int64_t cols, double min_term) {
+  return 1e-5 * std::sqrt(std::max(1.0, double(cols) / 32.0)) * mag + min_term + 1e-12;
+}
+
 TEST_P(MatmulTypes, MatchesScalarReferenceOnOddShapes) {
   const TensorType t = GetParam();
   const int64_t block = type_info(t).block_size;
+  const int64_t k1024 = block * ((1024 + block - 1) / block);
   struct Shape { int64_t rows, cols, tokens; int threads; };
   const Shape shapes[] = {
       {1, block, 1, 1},        // one row, one block of columns
       {1, block, 5, 3},        // one row, several tokens, more threads than rows
-      {13, block * 2, 1, 3},   // rows not a multiple of the tile (8) or the threads
+      {13, block * 2, 1, 3},   // rows not a multiple of any tile or the threads
       {37, block * 3, 4, 2},   // prefill-like batch
-      {8, block, 2, 4},        // exactly one tile
+      {8, block, 2, 4},        // exactly one decode tile
       // Large enough that the matmul splits into several chunks across the
-      // threads (small products run on the calling thread): 67 rows = 8 full
-      // tiles + 3 rows, 1024 columns, 3 tokens.
-      {67, block * ((1024 + block - 1) / block), 3, 3},
+      // threads (small products run on the calling thread).
+      {67, k1024, 3, 3},
+      {300, k1024, 1, 3},      // decode: several row chunks, a ragged last one
+      {70, k1024, 200, 2},     // prefill: 3 row blocks, several token tiles
   };
   for (const Shape& s : shapes) {
     Quantized q = make_weights(t, s.rows, s.cols, uint64_t(s.rows * 1000 + s.cols));
     const auto x = randn(size_t(s.tokens * s.cols), 99);
+    std::vector<double> act_block_sums;
+    const auto xa = effective_activations(t, x, s.tokens, s.cols, &act_block_sums);
     std::vector<float> y(size_t(s.tokens * s.rows), -1.0f);
     ThreadPool pool(s.threads);
     matmul(pool, q.w, x.data(), s.tokens, y.data());
+    const bool affine = t == TensorType::Q4_1 || t == TensorType::Q5_1;
     for (int64_t tk = 0; tk < s.tokens; ++tk) {
       for (int64_t r = 0; r < s.rows; ++r) {
-        double want = 0.0, mag = 0.0;
+        double want = 0.0, mag = 0.0, min_term = 0.0;
         for (int64_t c = 0; c < s.cols; ++c) {
-          want += double(q.deq[size_t(r * s.cols + c)]) * x[size_t(tk * s.cols + c)];
-          mag += std::fabs(double(q.deq[size_t(r * s.cols + c)]) * x[size_t(tk * s.cols + c)]);
+          want += double(q.deq[size_t(r * s.cols + c)]) * xa[size_t(tk * s.cols + c)];
+          mag += std::fabs(double(q.deq[size_t(r * s.cols + c)]) * xa[size_t(tk * s.cols + c)]);
         }
-        // f32 accumulation: error bounded by ~n * 2^-24 * sum|a_i b_i|.
-        const double tol = 1e-7 * double(s.cols) * mag + 1e-12;
-        EXPECT_NEAR(y[size_t(tk * s.rows + r)], want, tol)
+        if (affine) {
+          const size_t bb = t == TensorType::Q4_1 ? sizeof(BlockQ4_1) : sizeof(BlockQ5_1);
+          for (int64_t b = 0; b < s.cols / 32; ++b) {
+            uint16_t mh;
+            std::memcpy(&mh, q.bytes.data() + size_t(r) * q.w.row_bytes + size_t(b) * bb + 2, 2);
+            const double sa = act_block_sums[size_t(tk * (s.cols / 32) + b)];
+            min_term += std::fabs(double(fp16_to_f32(mh))) * (sa * 0x1p-11 + 0x1p-24) * 1.01;
+          }
+        }
+        EXPECT_NEAR(y[size_t(tk * s.rows + r)], want, reference_tolerance(mag, s.cols, min_term))
             << tensor_type_name(t) << " rows " << s.rows << " cols " << s.cols << " token " << tk << " row " << r;
       }
     }
   }
+}
+
+// Quantizing the activations costs accuracy against f32 activations, but
+// only the activation rounding: |x - d q| <= d/2 per element with d <= amax/127
+// rounded up to a half, so the product moves by at most about
+// sum |w_i| * amax_block / 254; check the matmul stays within that of the
+// exact f32 product (this is the error the model tests budget for).
+TEST_P(MatmulTypes, ActivationQuantizationErrorIsBounded) {
+  const TensorType t = GetParam();
+  const int64_t block = type_info(t).block_size;
+  const int64_t cols = block * ((512 + block - 1) / block), rows = 40, tokens = 3;
+  Quantized q = make_weights(t, rows, cols, 7);
+  const auto x = randn(size_t(tokens * cols), 8);
+  std::vector<float> y(size_t(tokens * rows));
+  ThreadPool pool(2);
+  matmul(pool, q.w, x.data(), tokens, y.data());
+  // Activation scale blocks: 32 elements (Q8_0/Q8_1), 256 (Q8_K).
+  const int64_t ab = dot_kernel(t, Isa::Generic)->act_type == TensorType::Q8_K ? 256 : 32;
+  const bool float_act = dot_kernel(t, Isa::Generic)->act_type == TensorType::F32;
+  for (int64_t tk = 0; tk < tokens; ++tk)
+    for (int64_t r = 0; r < rows; ++r) {
+      double exact = 0.0, bound = 0.0, mag = 0.0;
+      for (int64_t b = 0; b < cols / ab; ++b) {
+        double amax = 0.0, wsum = 0.0;
+        for (int64_t j = 0; j < ab; ++j) {
+          const double w = q.deq[size_t(r * cols + b * ab + j)], xv = x[size_t(tk * cols + b * ab + j)];
+          exact += w * xv;
+          mag += std::fabs(w * xv);
+          amax = std::max(amax, std::fabs(xv));
+          wsum += std::fabs(w);
+        }
+        // d <= amax/127 * (1 + 2^-10) (rounded up to a half): error <= d/2 each.
+        bound += float_act ? 0.0 : wsum * amax / 254.0 * (1 + 0x1p-10);
+        if (t == TensorType::Q4_1 || t == TensorType::Q5_1) {
+          // Plus the fp16 rounding of s = d * sum(q), |s| <= 32 * amax (1 + 2^-10),
+          // times the block min.
+          const size_t bb = t == TensorType::Q4_1 ? sizeof(BlockQ4_1) : sizeof(BlockQ5_1);
+          uint16_t mh;
+          std::memcpy(&mh, q.bytes.data() + size_t(r) * q.w.row_bytes + size_t(b) * bb + 2, 2);
+          bound += std::fabs(double(fp16_to_f32(mh))) * 32.0 * amax * (1 + 0x1p-10) * 0x1p-11;
+        }
+      }
+      EXPECT_NEAR(y[size_t(tk * rows + r)], exact, bound + reference_tolerance(mag, cols, 0.0) + 1e-3 * bound)
+          << tensor_type_name(t) << " token " << tk << " row " << r;
+    }
 }
 
 TEST_P(MatmulTypes, GetRowsDequantizesTheChosenRows) {
@@ -118,6 +224,37 @@ TEST(Kernels, WeightTypeSupport) {
   for (TensorType t : kTypes) EXPECT_TRUE(weight_type_supported(t)) << tensor_type_name(t);
   EXPECT_FALSE(weight_type_supported(TensorType::Q8_1));
   EXPECT_FALSE(weight_type_supported(TensorType::Q8_K));
+}
+
+// Runs in a child process: forces an unknown ISA, reports check_cpu_isa()'s
+// message and whether a matmul still gives the right answer on generic kernels.
+int forced_isa_child() {
+  setenv("DHI_FORCE_ISA", "sse9", 1);
+  const Status st = check_cpu_isa();
+  std::fprintf(stderr, "%s\n", st.ok() ? "ok" : st.error().message.c_str());
+  const std::vector<float> w = {1.0f, 2.0f, 3.0f, 4.0f};  // 2 rows of 2
+  const std::vector<float> x = {1.0f, -1.0f};
+  std::vector<float> y(2);
+  ThreadPool pool(1);
+  matmul(pool, {w.data(), TensorType::F32, 2, 2, 8}, x.data(), 1, y.data());
+  return !st.ok() && matmul_isa_name() == "generic" && y[0] == -1.0f && y[1] == -1.0f ? 0 : 1;
+}
+
+// The ISA the matmul runs with is the active one; a bad DHI_FORCE_ISA is an
+// error from check_cpu_isa() (which model setup reports), while matmul itself
+// falls back to the generic kernels and stays correct. active_isa() is read
+// once per process, so the forced case runs in a re-executed child.
+TEST(Kernels, MatmulRunsTheActiveIsa) {
+  if (std::getenv("DHI_FORCE_ISA")) GTEST_SKIP() << "DHI_FORCE_ISA is set";
+  EXPECT_TRUE(check_cpu_isa().ok());
+  EXPECT_EQ(matmul_isa_name(), isa_name(best_isa()));
+}
+
+// No active_isa() call may precede the death test in this test: the child
+// re-runs the test from its start, and the first call fixes the ISA.
+TEST(Kernels, ForcedUnknownIsaIsReported) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(std::exit(forced_isa_child()), ::testing::ExitedWithCode(0), "DHI_FORCE_ISA: unknown ISA 'sse9'");
 }
 
 TEST(Kernels, MatmulOneColumnF32) {

@@ -1,9 +1,12 @@
 // The fast path (Context over the CPU backend) against the reference oracle on
 // tiny synthetic models, for every architecture variant and every weight type.
-// Both dequantize the very same bits with quant/, so the only difference is
-// f32 summation order (blocked 8-lane float dots vs. double accumulation).
+// Both dequantize the very same weight bits with quant/. For float weights the
+// fast path keeps f32 activations, so the only difference is f32 summation
+// order; for quantized weights it also rounds every matmul's input to 8 bits
+// (Q8_0/Q8_1/Q8_K, as llama.cpp does), which the tolerances below budget for.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <tuple>
 
 #include "model/reference.h"
@@ -79,17 +82,56 @@ TEST_P(FastVsReference, LogitsAndGreedyAgree) {
   seq.insert(seq.end(), gen.begin(), gen.end() - 1);
   const auto ref_logits = ref->forward(seq);
   ASSERT_EQ(ref_logits.size(), seq.size());
-  // Tolerance: a length-n f32 dot has a typical relative rounding error of
+  // Float weights. A length-n f32 dot has a typical relative rounding error of
   // ~sqrt(n) * 2^-24 (~1.4e-6 for n = 512); two layers of norm, softmax and
   // residual adds amplify it by well under 10x, plus 10x margin: 1e-4 of the
   // logit scale. Larger differences mean a real bug (a wrong rope pair or a
   // missing bias moves logits by O(1)).
-  constexpr double kTol = 1e-4;
+  //
+  // Quantized weights: rounding an activation to 8 bits with one scale per 32
+  // (Q8_0/Q8_1) or 256 (Q8_K) elements errs by up to amax/254 per element, for
+  // normal-ish activations an RMS ~0.5-0.7% of the block's RMS. Fifteen
+  // matmuls in sequence (7 per layer and the output), errors adding in
+  // quadrature, give ~2-3% RMS in the logits, and attention softmax and the
+  // norms amplify some positions. Measured on these models: relative RMS error
+  // <= 3.9%, largest single logit error <= 5.5% of the logit scale; the same
+  // 2.5-3% appears with F32 weights when only the activations are rounded to
+  // Q8_0, so it is the activation rounding, not the kernels (kernels/ tests
+  // check those against exact references). Bounds: 6% RMS, 8% max, which a
+  // real bug (O(1) changes) still fails by far.
+  const bool quantized_acts =
+      type != TensorType::F32 && type != TensorType::F16 && type != TensorType::BF16;
+  const double max_tol = quantized_acts ? 8e-2 : 1e-4;
+  const double rms_tol = quantized_acts ? 6e-2 : 1e-4;
+  int strict_steps = 0;
   for (int i = 0; i < kSteps; ++i) {
     const auto& r = ref_logits[prompt.size() - 1 + size_t(i)];
-    EXPECT_LT(max_rel_diff(fast_logits[size_t(i)], r), kTol) << "step " << i;
-    EXPECT_EQ(argmax(r), gen[size_t(i)]) << "step " << i;
+    const auto& f = fast_logits[size_t(i)];
+    EXPECT_LT(max_rel_diff(f, r), max_tol) << "step " << i;
+    EXPECT_LT(rel_rms_diff(f, r), rms_tol) << "step " << i;
+    // Greedy agreement: with every logit within max_tol * scale of the
+    // reference, the fast path's pick is within 2 * max_tol * scale of the
+    // reference's best, and it must be the same token whenever the reference's
+    // top two are further apart than that.
+    double scale = 1e-6, best = -INFINITY, second = -INFINITY;
+    for (float v : r) {
+      scale = std::max(scale, double(std::fabs(v)));
+      if (v > best) {
+        second = best;
+        best = v;
+      } else if (v > second) {
+        second = v;
+      }
+    }
+    const double margin = 2.0 * max_tol * scale;
+    if (best - second > margin) {
+      ++strict_steps;
+      EXPECT_EQ(argmax(r), gen[size_t(i)]) << "step " << i;
+    } else {
+      EXPECT_GE(double(r[size_t(gen[size_t(i)])]), best - margin) << "step " << i;
+    }
   }
+  EXPECT_GT(strict_steps, 0) << "no step had a clear winner: the greedy check tested nothing";
   // Random models often settle on repeating one token; the test still means
   // something as long as the logits move with position and context.
   EXPECT_GT(max_rel_diff(fast_logits.front(), fast_logits.back()), 1e-2);

@@ -70,6 +70,16 @@ inline std::vector<int32_t> greedy(Context& ctx, const std::vector<int32_t>& pro
   return out;
 }
 
+// RMS of a - b relative to the RMS of b.
+inline double rel_rms_diff(std::span<const float> a, std::span<const float> b) {
+  double err = 0.0, ref = 1e-30;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    err += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    ref += double(b[i]) * b[i];
+  }
+  return std::sqrt(err / ref);
+}
+
 // Largest |a - b| relative to the largest |b| (the logits' scale).
 inline double max_rel_diff(std::span<const float> a, std::span<const float> b) {
   double scale = 1e-6, worst = 0.0;

@@ -1,13 +1,25 @@
 // Weight-by-activation matrix multiplication and row lookup on the CPU.
-// Rows of the weight matrix are split across the thread pool; each thread
-// dequantizes a small tile of rows into a thread-local f32 buffer once and dots
-// it with every token of the batch, so a weight row is decoded once per batch
-// (prefill) and the tile stays in L1/L2 while the activations stream past.
+//
+// matmul runs the quantized dot kernels of kernels/cpu/dot: the activation rows
+// are quantized once per call into the 8-bit block type the weight type pairs
+// with (Q8_0, Q8_1 or Q8_K; float weights keep f32 activations), into one
+// buffer the threads share, and the weights stay in their packed blocks. The
+// kernel for each weight type is picked once from active_isa().
+//
+// Work split: decode (one token) streams the weights once, so the rows are cut
+// into a few contiguous chunks per thread (each thread streams its own rows;
+// the kernel prefetches ahead within its chunk). Prefill cuts the rows into
+// blocks of kPrefillRows; a block's weights (a few tens of KB) stay in L2 while
+// the token tiles pass, and a token tile's activations (kTokenTileBytes) stay
+// in L2 while the block's rows pass four at a time.
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <vector>
 
 #include "core/fp16.h"
+#include "kernels/cpu/dot/dot.h"
+#include "kernels/cpu/dot/isa.h"
 #include "kernels/cpu/ops.h"
 #include "quant/quant.h"
 
@@ -15,13 +27,39 @@ namespace dhi::kernels::cpu {
 
 namespace {
 
-// Rows decoded per tile: enough to reuse each activation row a few times from
-// cache, small enough that a tile of 14336-wide rows (~460 KB) fits in L2.
-constexpr int64_t kTileRows = 8;
+// Rows per prefill work item (a multiple of every kernel's row tile).
+constexpr int64_t kPrefillRows = 32;
+// Activation bytes per prefill token tile: with the weight rows in flight this
+// stays within a core's L2.
+constexpr uint64_t kTokenTileBytes = 192 * 1024;
+// Below this many multiply-adds per chunk a matmul is not worth spreading: the
+// pool runs a single chunk on the calling thread.
+constexpr int64_t kMinChunkMacs = 1 << 16;
 
-// Decodes one row to f32. F16 goes through the 64K-entry table (a load per
-// element instead of the branchy bit conversion) and BF16 is a shift; both give
-// exactly what quant's reference dequantizer gives.
+// The ISA every matmul uses. An unusable DHI_FORCE_ISA is reported where the
+// model is set up (check_cpu_isa()); should a matmul run anyway, it takes the
+// portable kernels rather than fail.
+Isa matmul_isa() {
+  static const Isa isa = [] {
+    const Expected<Isa> a = active_isa();
+    return a.ok() ? *a : Isa::Generic;
+  }();
+  return isa;
+}
+
+// One kernel per weight type id, looked up once.
+const DotKernel* kernel_for(TensorType t) {
+  static const auto table = [] {
+    std::array<const DotKernel*, size_t(TensorType::BF16) + 1> k{};
+    for (size_t i = 0; i < k.size(); ++i) k[i] = dot_kernel(TensorType(uint32_t(i)), matmul_isa());
+    return k;
+  }();
+  return size_t(t) < table.size() ? table[size_t(t)] : nullptr;
+}
+
+// Decodes one row to f32 for get_rows. F16 goes through the 64K-entry table (a
+// load per element instead of the branchy bit conversion) and BF16 is a shift;
+// both give exactly what quant's reference dequantizer gives.
 void decode_row(TensorType type, const uint8_t* src, float* dst, int64_t n) {
   if (type == TensorType::F16) {
     const float* table = f16_to_f32_table();
@@ -41,37 +79,15 @@ void decode_row(TensorType type, const uint8_t* src, float* dst, int64_t n) {
   }
 }
 
-const float* row_as_f32(const WeightMatrix& w, int64_t r, float* scratch) {
-  const auto* base = static_cast<const uint8_t*>(w.data) + uint64_t(r) * w.row_bytes;
-  // F32 rows are used in place when aligned (always, for GGUF's 32-byte data
-  // alignment); an odd buffer is copied rather than read misaligned.
-  if (w.type == TensorType::F32 && reinterpret_cast<uintptr_t>(base) % alignof(float) == 0) {
-    return reinterpret_cast<const float*>(base);
-  }
-  if (w.type == TensorType::F32) {
-    std::memcpy(scratch, base, size_t(w.n_cols) * sizeof(float));
-    return scratch;
-  }
-  decode_row(w.type, base, scratch, w.n_cols);
-  return scratch;
-}
-
-// Computes rows [r0, r1) of y for all tokens. This is the only function that
-// reads weight bits: a quantized-activation path replaces it per type.
-void matmul_rows_tile(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y,
-                      int64_t r0, int64_t r1, std::vector<float>& scratch) {
-  const int64_t n = w.n_cols;
-  scratch.resize(size_t(kTileRows * n));
-  const float* rows[kTileRows];
-  for (int64_t r = r0; r < r1; ++r) rows[r - r0] = row_as_f32(w, r, scratch.data() + (r - r0) * n);
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    const float* xt = x + t * n;
-    float* yt = y + t * w.n_rows;
-    for (int64_t r = r0; r < r1; ++r) yt[r] = dot_f32(rows[r - r0], xt, n);
-  }
-}
-
 }  // namespace
+
+Status check_cpu_isa() {
+  const Expected<Isa> isa = active_isa();
+  if (!isa) return isa.error();
+  return {};
+}
+
+std::string_view matmul_isa_name() { return isa_name(matmul_isa()); }
 
 bool weight_type_supported(TensorType t) {
   switch (t) {
@@ -79,7 +95,7 @@ bool weight_type_supported(TensorType t) {
     case TensorType::Q4_0: case TensorType::Q4_1: case TensorType::Q5_0: case TensorType::Q5_1:
     case TensorType::Q8_0: case TensorType::Q2_K: case TensorType::Q3_K: case TensorType::Q4_K:
     case TensorType::Q5_K: case TensorType::Q6_K:
-      return true;
+      return kernel_for(t) != nullptr;
     default:
       return false;
   }
@@ -100,21 +116,60 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 
 void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
   if (w.n_rows <= 0 || n_tokens <= 0) return;
-  const int64_t n_tiles = (w.n_rows + kTileRows - 1) / kTileRows;
-  // Tiles per chunk: a few chunks per thread keeps the atomic counter cheap
-  // while letting fast threads take more; and at least ~64K multiply-adds per
-  // chunk, so a small matrix runs on the calling thread instead of paying to
-  // wake the pool (the pool runs a single chunk inline).
-  constexpr int64_t kMinChunkMacs = 1 << 16;
-  const int64_t tile_macs = kTileRows * w.n_cols * n_tokens;
-  const int64_t grain = std::max<int64_t>({1, n_tiles / (int64_t(pool.n_threads()) * 4),
-                                           kMinChunkMacs / std::max<int64_t>(1, tile_macs)});
-  pool.parallel_for(n_tiles, grain, [&](int64_t begin, int64_t end) {
-    thread_local std::vector<float> scratch;
-    for (int64_t tile = begin; tile < end; ++tile) {
-      const int64_t r0 = tile * kTileRows;
-      const int64_t r1 = std::min(w.n_rows, r0 + kTileRows);
-      matmul_rows_tile(w, x, n_tokens, y, r0, r1, scratch);
+  const DotKernel* k = kernel_for(w.type);
+  if (!k) return;  // weight_type_supported() is checked when the model binds its tensors
+  const int64_t n = w.n_cols;
+  const int n_threads = pool.n_threads();
+
+  // Activations: f32 rows as they are, or quantized once into a buffer owned
+  // by the calling thread (it outlives the parallel regions below).
+  const void* act = x;
+  size_t act_stride = size_t(n) * sizeof(float);
+  if (k->act_type != TensorType::F32) {
+    thread_local std::vector<uint8_t> act_buf;
+    act_stride = size_t(act_row_bytes(k->act_type, n));
+    act_buf.resize(act_stride * size_t(n_tokens));
+    uint8_t* dst = act_buf.data();
+    const int64_t grain = std::max<int64_t>(1, kMinChunkMacs / std::max<int64_t>(1, n));
+    pool.parallel_for(n_tokens, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) k->quantize_act(x + t * n, dst + size_t(t) * act_stride, n);
+    });
+    act = act_buf.data();
+  }
+  const auto* w_bytes = static_cast<const uint8_t*>(w.data);
+
+  if (n_tokens == 1) {
+    // A few chunks per thread (a slow core hands rows to a fast one), each a
+    // contiguous run of rows in multiples of 8 (every decode row tile divides 8).
+    const int64_t n_chunks_max = int64_t(n_threads) * 4;
+    const int64_t min_rows = std::max<int64_t>(8, kMinChunkMacs / std::max<int64_t>(1, n));
+    int64_t chunk_rows = std::max<int64_t>(min_rows, (w.n_rows + n_chunks_max - 1) / n_chunks_max);
+    chunk_rows = (chunk_rows + 7) / 8 * 8;
+    const int64_t n_chunks = (w.n_rows + chunk_rows - 1) / chunk_rows;
+    pool.parallel_for(n_chunks, 1, [&](int64_t begin, int64_t end) {
+      const int64_t r0 = begin * chunk_rows;
+      const int64_t r1 = std::min(w.n_rows, end * chunk_rows);
+      k->gemm(n, w_bytes + size_t(r0) * w.row_bytes, w.row_bytes, r1 - r0, act, act_stride, 1, y + r0,
+              size_t(w.n_rows));
+    });
+    return;
+  }
+
+  const int64_t token_tile =
+      std::clamp<int64_t>(int64_t(kTokenTileBytes / std::max<size_t>(1, act_stride)) / 4 * 4, 4, 256);
+  const int64_t n_blocks = (w.n_rows + kPrefillRows - 1) / kPrefillRows;
+  const int64_t block_macs = kPrefillRows * n * n_tokens;
+  const int64_t grain = std::max<int64_t>(1, kMinChunkMacs / std::max<int64_t>(1, block_macs));
+  pool.parallel_for(n_blocks, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t blk = begin; blk < end; ++blk) {
+      const int64_t r0 = blk * kPrefillRows;
+      const int64_t rows = std::min(kPrefillRows, w.n_rows - r0);
+      for (int64_t t0 = 0; t0 < n_tokens; t0 += token_tile) {
+        const int64_t tokens = std::min(token_tile, n_tokens - t0);
+        k->gemm(n, w_bytes + size_t(r0) * w.row_bytes, w.row_bytes, rows,
+                static_cast<const uint8_t*>(act) + size_t(t0) * act_stride, act_stride, tokens,
+                y + size_t(t0) * size_t(w.n_rows) + size_t(r0), size_t(w.n_rows));
+      }
     }
   });
 }

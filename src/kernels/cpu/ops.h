@@ -7,14 +7,17 @@
 // contiguous elements (ne[0] = n_cols); activations are row-major
 // [n_tokens][n_cols]; outputs of matmul are [n_tokens][n_rows].
 //
-// The matmul today dequantizes weight rows to f32 (a small per-thread tile) and
-// dots them with f32 activations. The seam for quantized-activation kernels
-// (quantize x once per batch, integer dot per block) is matmul_rows_tile() in
-// matmul.cpp: it is the only place that touches weight bits.
+// matmul runs the quantized dot kernels of kernels/cpu/dot: each call
+// quantizes the activation rows once into the 8-bit block type the weight type
+// pairs with (Q8_0, Q8_1, Q8_K; float weights keep f32 activations) and takes
+// integer dot products against the packed weight blocks, with the kernel of the
+// ISA chosen once at start-up (best available, or DHI_FORCE_ISA).
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
+#include "core/expected.h"
 #include "core/tensor_type.h"
 #include "core/thread_pool.h"
 
@@ -32,7 +35,19 @@ struct WeightMatrix {
 // Whether matmul/get_rows handle weights of this type.
 bool weight_type_supported(TensorType t);
 
-// y[t * n_rows + r] = sum_c W[r][c] * x[t * n_cols + c] for t < n_tokens.
+// Ok when the kernels can run with the ISA in use; the error of an unknown or
+// unsupported DHI_FORCE_ISA otherwise. Whoever sets up a model on the CPU
+// should call this and fail with its message: matmul itself cannot return an
+// error and would run the generic kernels.
+Status check_cpu_isa();
+
+// The ISA matmul runs with ("generic", "avx2", "avx512").
+std::string_view matmul_isa_name();
+
+// y[t * n_rows + r] = sum_c W[r][c] * x[t * n_cols + c] for t < n_tokens, with
+// x rounded to 8 bits per element (one scale per 32 or 256) for quantized
+// weight types: the error of that rounding is the only difference from an f32
+// product beyond summation order.
 void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_tokens, float* y);
 
 // y[i * n_cols ...] = row ids[i] of w, dequantized. ids must be in [0, n_rows).
