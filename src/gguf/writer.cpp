@@ -3,6 +3,7 @@
 // the aligned data section. Little-endian regardless of the host.
 #include "gguf/writer.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cerrno>
 #include <cstdio>
@@ -158,7 +159,7 @@ Status GgufWriter::add_tensor(const std::string& name, TensorType type, std::vec
   return {};
 }
 
-std::vector<uint8_t> GgufWriter::to_bytes() const {
+std::vector<uint8_t> GgufWriter::header_bytes(const std::vector<TensorHeader>& tensors) const {
   // An invalid alignment still gives bytes (readers reject them, which corrupted-
   // file tests use); write_file() refuses it.
   const uint64_t align = alignment_ == 0 ? 1 : alignment_;
@@ -170,7 +171,7 @@ std::vector<uint8_t> GgufWriter::to_bytes() const {
   Out out;
   out.u32(0x46554747);  // "GGUF"
   out.u32(3);
-  out.u64(tensors_.size());
+  out.u64(tensors.size());
   out.u64(kv_.size() + (write_alignment && !has_alignment_key ? 1 : 0));
   // The layout's alignment is the constructor's; a set() general.alignment is
   // overwritten with it so that the file stays self-consistent.
@@ -187,15 +188,24 @@ std::vector<uint8_t> GgufWriter::to_bytes() const {
   }
 
   uint64_t offset = 0;
-  for (const auto& t : tensors_) {
-    out.str(t.name);
-    out.u32(t.dims.size());
-    for (uint64_t d : t.dims) out.u64(d);
+  for (const auto& t : tensors) {
+    out.str(*t.name);
+    out.u32(t.dims->size());
+    for (uint64_t d : *t.dims) out.u64(d);
     out.u32(uint32_t(t.type));
     out.u64(offset);
-    offset = *checked_align_up(offset + t.data.size(), align);
+    offset = *checked_align_up(offset + t.n_bytes, align);
   }
   out.pad_to(align);
+  return out.take();
+}
+
+std::vector<uint8_t> GgufWriter::to_bytes() const {
+  std::vector<TensorHeader> infos;
+  for (const auto& t : tensors_) infos.push_back({&t.name, t.type, &t.dims, t.data.size()});
+  Out out;
+  out.bytes(header_bytes(infos));
+  const uint64_t align = alignment_ == 0 ? 1 : alignment_;
   for (size_t i = 0; i < tensors_.size(); ++i) {
     if (i) out.pad_to(align);
     out.bytes(tensors_[i].data);
@@ -220,6 +230,99 @@ Status GgufWriter::write_file(const std::string& path) const {
     return make_error(path, ": write failed after ", written, " of ", bytes.size(),
                       " bytes: ", std::strerror(err));
   return {};
+}
+
+Expected<GgufStreamWriter> GgufStreamWriter::create(const std::string& path, const GgufWriter& metadata,
+                                                   const std::vector<TensorDecl>& tensors) {
+  if (!metadata.tensors_.empty())
+    return make_error(path, ": the stream writer's metadata writer holds ", metadata.tensors_.size(), " tensors");
+  if (!is_valid_alignment(metadata.alignment_))
+    return make_error(path, ": alignment ", metadata.alignment_, " is not a power of two that fits 32 bits");
+  GgufStreamWriter w;
+  w.path_ = path;
+  w.alignment_ = metadata.alignment_;
+  std::vector<GgufWriter::TensorHeader> infos;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const TensorDecl& t = tensors[i];
+    const std::string ctx = "tensor '" + t.name + "'";
+    for (size_t j = 0; j < i; ++j)
+      if (tensors[j].name == t.name) return make_error(path, ": duplicate ", ctx);
+    auto geometry = tensor_geometry(uint32_t(t.type), t.dims);
+    if (!geometry.ok()) return make_error(path, ": ", ctx, ": ", geometry.error().message);
+    w.sizes_.push_back(geometry->n_bytes);
+    infos.push_back({&t.name, t.type, &t.dims, geometry->n_bytes});
+  }
+  const std::vector<uint8_t> header = metadata.header_bytes(infos);
+  w.file_ = std::fopen(path.c_str(), "wb");
+  if (!w.file_) return make_error(path, ": cannot create: ", std::strerror(errno));
+  DHI_TRY(w.put(header.data(), header.size()));
+  // Zero-byte tensors need no data: start at the first tensor that has some.
+  while (w.current_ < w.sizes_.size() && w.sizes_[w.current_] == 0) ++w.current_;
+  return w;
+}
+
+GgufStreamWriter::GgufStreamWriter(GgufStreamWriter&& o) noexcept { *this = std::move(o); }
+
+GgufStreamWriter& GgufStreamWriter::operator=(GgufStreamWriter&& o) noexcept {
+  if (this != &o) {
+    if (file_) std::fclose(file_);
+    path_ = std::move(o.path_);
+    file_ = std::exchange(o.file_, nullptr);
+    alignment_ = o.alignment_;
+    sizes_ = std::move(o.sizes_);
+    current_ = o.current_;
+    written_in_current_ = o.written_in_current_;
+    file_bytes_ = o.file_bytes_;
+  }
+  return *this;
+}
+
+GgufStreamWriter::~GgufStreamWriter() {
+  if (file_) std::fclose(file_);
+}
+
+Status GgufStreamWriter::put(const void* data, size_t n) {
+  if (n == 0) return {};
+  if (std::fwrite(data, 1, n, file_) != n)
+    return make_error(path_, ": write failed at byte ", file_bytes_, ": ", std::strerror(errno));
+  file_bytes_ += n;
+  return {};
+}
+
+Status GgufStreamWriter::write(const void* data, size_t n) {
+  if (!file_) return make_error(path_, ": write after finish");
+  const auto* p = static_cast<const uint8_t*>(data);
+  while (n > 0) {
+    if (current_ >= sizes_.size()) return make_error(path_, ": ", n, " bytes beyond the declared tensors");
+    const uint64_t take = std::min<uint64_t>(n, sizes_[current_] - written_in_current_);
+    DHI_TRY(put(p, size_t(take)));
+    p += take;
+    n -= size_t(take);
+    written_in_current_ += take;
+    if (written_in_current_ == sizes_[current_]) {
+      written_in_current_ = 0;
+      // The next tensor starts at the alignment; the last one needs no padding.
+      do {
+        ++current_;
+      } while (current_ < sizes_.size() && sizes_[current_] == 0);
+      if (current_ < sizes_.size() && file_bytes_ % alignment_ != 0) {
+        const std::vector<uint8_t> zeros(size_t(alignment_ - file_bytes_ % alignment_), 0);
+        DHI_TRY(put(zeros.data(), zeros.size()));
+      }
+    }
+  }
+  return {};
+}
+
+Expected<uint64_t> GgufStreamWriter::finish() {
+  if (!file_) return make_error(path_, ": finish called twice");
+  if (current_ < sizes_.size()) {
+    return make_error(path_, ": tensor ", current_, " has ", written_in_current_, " of ", sizes_[current_],
+                      " bytes (", sizes_.size() - current_, " tensors unfinished)");
+  }
+  std::FILE* f = std::exchange(file_, nullptr);
+  if (std::fclose(f) != 0) return make_error(path_, ": close failed: ", std::strerror(errno));
+  return file_bytes_;
 }
 
 }  // namespace dhi::gguf
