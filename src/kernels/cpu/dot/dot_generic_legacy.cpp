@@ -188,8 +188,11 @@ struct QuantTile {
 
 // ---- Float weights ----------------------------------------------------------
 
+// Each converts len elements of a row from element i0 on.
 struct F32W {
-  static float get(const uint8_t* row, int64_t i) { return load_unaligned<float>(row + 4 * i); }
+  static void convert(const uint8_t* row, int64_t i0, int len, float* dst) {
+    std::memcpy(dst, row + 4 * i0, size_t(len) * sizeof(float));
+  }
 };
 // All 65536 halves as floats (256 KB, built on first use): a load per element
 // instead of fp16_to_f32's branches, which made this kernel 2x slower than
@@ -203,10 +206,15 @@ const float* f16_table() {
   return table;
 }
 struct F16W {
-  static float get(const uint8_t* row, int64_t i) { return f16_table()[load_unaligned<uint16_t>(row + 2 * i)]; }
+  static void convert(const uint8_t* row, int64_t i0, int len, float* dst) {
+    const float* table = f16_table();
+    for (int j = 0; j < len; ++j) dst[j] = table[load_unaligned<uint16_t>(row + 2 * (i0 + j))];
+  }
 };
 struct BF16W {
-  static float get(const uint8_t* row, int64_t i) { return bf16_to_f32(load_unaligned<uint16_t>(row + 2 * i)); }
+  static void convert(const uint8_t* row, int64_t i0, int len, float* dst) {
+    for (int j = 0; j < len; ++j) dst[j] = bf16_to_f32(load_unaligned<uint16_t>(row + 2 * (i0 + j)));
+  }
 };
 
 // Weights are converted a chunk at a time (once per tile, reused for T tokens);
@@ -222,8 +230,7 @@ struct FloatTile {
       float wf[R][kChunk];
       for (int64_t i0 = 0; i0 < a.n; i0 += kChunk) {
         const int len = int(a.n - i0 < kChunk ? a.n - i0 : kChunk);
-        for (int r = 0; r < R; ++r)
-          for (int j = 0; j < len; ++j) wf[r][j] = W::get(a.w_row(r0 + r), i0 + j);
+        for (int r = 0; r < R; ++r) W::convert(a.w_row(r0 + r), i0, len, wf[r]);
         const int len8 = len & ~7;
         for (int t = 0; t < T; ++t) {
           const uint8_t* xrow = a.act_row(t0 + t) + 4 * size_t(i0);
