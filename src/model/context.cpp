@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "kernels/cpu/ops.h"
 #include "model/backend.h"
 #include "model/blocks.h"
 #include "model/kv_cache.h"
@@ -40,6 +41,8 @@ Expected<std::unique_ptr<Context>> Context::create(const Model& model, const Con
   }
   if (params.n_threads < 0) return make_error("number of threads must be >= 0, got ", params.n_threads);
   std::unique_ptr<Context> ctx(new Context(model));
+  // A bad DHI_FORCE_ISA is the user's error to see, not a silent fallback.
+  DHI_TRY(kernels::cpu::check_cpu_isa());
   ctx->backend_ = make_cpu_backend(params.n_threads);
   ctx->kv_ = std::make_unique<KvCache>(c.n_layer, params.n_seq, n_ctx, c.kv_dim(), params.kv_type);
   ctx->pass_ = std::make_unique<ForwardPass>(model.config(), model.weights(), *ctx->backend_, *ctx->kv_);

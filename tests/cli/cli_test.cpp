@@ -183,6 +183,25 @@ TEST(CliErrors, InvalidFlags) {
   expect_clean_failure(run_dhi("run -m " + shell_quote(stories()) + " -p hi --top-p 2"), "top");
 }
 
+TEST(CliErrors, BadForcedIsa) {
+  auto r = run_dhi_env("DHI_FORCE_ISA=sse9", "run -m " + shell_quote(stories()) + " --raw -p hi -n 2");
+  expect_clean_failure(r, "DHI_FORCE_ISA");
+}
+
+TEST(CliRun, EveryIsaPathGivesTheGoldenTokens) {
+  // Greedy tokens must not depend on the kernel path (F32 weights: f32 activations
+  // on every path).
+  const nlohmann::json c = golden()["cases"][0];
+  for (const char* isa : {"generic", "avx2", "avx512"}) {
+    auto r = run_dhi_env(std::string("DHI_FORCE_ISA=") + isa,
+                         "run -m " + shell_quote(stories()) + " --raw --json -p " +
+                             shell_quote(c["prompt"].get<std::string>()) + " -n 48 --temp 0");
+    if (r.exit_code != 0 && r.err.find("does not support") != std::string::npos) continue;
+    ASSERT_EQ(r.exit_code, 0) << isa << ": " << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["tokens"], c["generated_ids"]) << isa;
+  }
+}
+
 TEST(CliErrors, NoTemplateWithoutRaw) {
   expect_clean_failure(run_dhi("run -m " + shell_quote(stories()) + " -p hi -n 4"),
                        "chat template");

@@ -35,15 +35,17 @@ inline std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-// `args` is already shell-quoted where needed; stdin is `input` (empty: /dev/null).
-inline CommandResult run_dhi(const std::string& args, const std::string& input = "") {
+// `args` is already shell-quoted where needed; stdin is `input`; `env` is a
+// space-separated list of NAME=VALUE settings for the child only.
+inline CommandResult run_dhi_env(const std::string& env, const std::string& args,
+                                 const std::string& input = "") {
   static int counter = 0;
   std::string base = ::testing::TempDir() + "/dhi_cli_" + std::to_string(getpid()) + "_" +
                      std::to_string(counter++);
   std::string in_path = base + ".in";
   { std::ofstream(in_path, std::ios::binary) << input; }
   // `exec` so that a crash of dhi is seen as a signal, not as the shell's exit code.
-  std::string cmd = "exec " + dhi_binary() + " " + args + " <" + in_path + " >" + base +
+  std::string cmd = "exec env " + env + " " + dhi_binary() + " " + args + " <" + in_path + " >" + base +
                     ".out 2>" + base + ".err";
   int status = std::system(cmd.c_str());
   CommandResult r;
@@ -60,6 +62,10 @@ inline CommandResult run_dhi(const std::string& args, const std::string& input =
   std::remove((base + ".out").c_str());
   std::remove((base + ".err").c_str());
   return r;
+}
+
+inline CommandResult run_dhi(const std::string& args, const std::string& input = "") {
+  return run_dhi_env("", args, input);
 }
 
 }  // namespace dhi::test

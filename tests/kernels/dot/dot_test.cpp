@@ -276,14 +276,18 @@ TEST(QuantizeAct, ErrorBoundAndScale) {
         for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b * 32 + j]));
         const float step = std::min(amax / 127.0f, 65504.0f);
         EXPECT_GE(d, step) << "block " << b;
-        if (dh > 0) EXPECT_LT(fp16_to_f32(uint16_t(dh - 1)), step) << "block " << b;
+        if (dh > 0) {
+          EXPECT_LT(fp16_to_f32(uint16_t(dh - 1)), step) << "block " << b;
+        }
         const auto* qs = reinterpret_cast<const int8_t*>(blk + (q81 ? 4 : 2));
         int sum = 0;
         for (int j = 0; j < 32; ++j) {
           ASSERT_GE(qs[j], -127);
           sum += qs[j];
-          if (step < 65504.0f && d > 0.0f)
-            EXPECT_LE(std::fabs(x[b * 32 + j] - d * qs[j]), d * 0.5f * (1 + 1e-6f)) << "block " << b << " " << j;
+          if (step < 65504.0f && d > 0.0f) {
+            EXPECT_LE(std::fabs(x[b * 32 + j] - d * qs[j]), d * 0.5f * (1 + 1e-6f))
+                << "block " << b << " " << j;
+          }
         }
         if (q81) {
           uint16_t sh;
@@ -302,8 +306,11 @@ TEST(Dispatch, KernelsAndRowBytes) {
     EXPECT_EQ(dot_kernel(TensorType::Q8_1, isa), nullptr);
     EXPECT_EQ(dot_kernel(TensorType::Q8_K, isa), nullptr);
   }
-  for (Isa isa : {Isa::Avx2, Isa::Avx512})
-    if (!isa_supported(isa)) EXPECT_EQ(dot_kernel(TensorType::Q4_0, isa), nullptr) << isa_name(isa);
+  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+    if (!isa_supported(isa)) {
+      EXPECT_EQ(dot_kernel(TensorType::Q4_0, isa), nullptr) << isa_name(isa);
+    }
+  }
   EXPECT_EQ(act_row_bytes(TensorType::F32, 64), 256u);
   EXPECT_EQ(act_row_bytes(TensorType::Q8_0, 64), 68u);
   EXPECT_EQ(act_row_bytes(TensorType::Q8_1, 64), 72u);
