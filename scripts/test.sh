@@ -7,9 +7,13 @@ cd "$root"
 "$root/scripts/install-deps.sh"
 jobs="$(nproc)"
 
+# Warnings are errors in the Release build; GCC 12's -O2 sanitizer builds report
+# false "maybe uninitialized" warnings inside libstdc++ (std::regex, std::function).
 for preset in release asan; do
   echo "== $preset build" >&2
-  cmake --preset "$preset" -DDHI_BUILD_TESTS=ON -DDHI_WERROR=ON >/dev/null
+  werror=ON
+  [ "$preset" = asan ] && werror=OFF
+  cmake --preset "$preset" -DDHI_BUILD_TESTS=ON -DDHI_WERROR=$werror >/dev/null
   cmake --build "build/$preset" -j "$jobs"
 done
 
