@@ -2,10 +2,11 @@
 // rotary embedding and causal attention over the KV cache (see ops.h).
 #include <algorithm>
 #include <cmath>
-#include <type_traits>
 #include <vector>
 
 #include "core/fp16.h"
+#include "kernels/cpu/dot/attention_rows.h"
+#include "kernels/cpu/dot/isa.h"
 #include "kernels/cpu/ops.h"
 
 namespace dhi::kernels::cpu {
@@ -89,78 +90,86 @@ const float* f16_to_f32_table() {
 
 namespace {
 
-template <typename Elem>
-float load(const Elem* p, int64_t i, const float* table) {
-  if constexpr (std::is_same_v<Elem, float>) {
-    (void)table;
-    return p[i];
-  } else {
-    return table[p[i]];
-  }
-}
+// Cache positions per block: the widened f32 keys or values of one block
+// (kAttnBlock x head_dim floats, 32 KB at head_dim 128) stay in L1 while every
+// query head of the group passes over them.
+constexpr int64_t kAttnBlock = 64;
 
-template <typename Elem>
-void attention_impl(ThreadPool& pool, const AttentionArgs& a) {
-  const int32_t group = a.n_head / a.n_head_kv;
-  const int64_t kv_dim = int64_t(a.n_head_kv) * a.head_dim;
-  const int64_t q_dim = int64_t(a.n_head) * a.head_dim;
-  const auto* kc = static_cast<const Elem*>(a.k_cache);
-  const auto* vc = static_cast<const Elem*>(a.v_cache);
-  const float* table = std::is_same_v<Elem, float> ? nullptr : f16_to_f32_table();
-  // Heads per chunk: short contexts make a head cheap, and waking the pool
-  // then costs more than the work (estimate from the last query's length).
-  const int64_t head_work = 2 * (int64_t(a.positions[a.n_tokens - 1]) + 1) * a.head_dim;
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / head_work);
-  pool.parallel_for(a.n_tokens * a.n_head, grain, [&](int64_t begin, int64_t end) {
-    thread_local std::vector<float> scores;
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t t = task / a.n_head;
-      const int32_t h = int32_t(task % a.n_head);
-      const int32_t kvh = h / group;
-      const int64_t n_pos = int64_t(a.positions[t]) + 1;
-      const float* q = a.q + t * q_dim + int64_t(h) * a.head_dim;
-      const int64_t base = int64_t(a.seq_ids[t]) * a.seq_stride + int64_t(kvh) * a.head_dim;
-      scores.resize(size_t(n_pos));
-      float mx = -INFINITY;
-      for (int64_t j = 0; j < n_pos; ++j) {
-        float s;
-        if constexpr (std::is_same_v<Elem, float>) {
-          s = dot_f32(q, kc + base + j * kv_dim, a.head_dim);
-        } else {
-          s = 0.0f;
-          const Elem* kr = kc + base + j * kv_dim;
-          for (int32_t d = 0; d < a.head_dim; ++d) s += q[d] * load(kr, d, table);
-        }
-        s *= a.scale;
-        scores[size_t(j)] = s;
-        mx = std::max(mx, s);
-      }
-      float sum = 0.0f;
-      for (int64_t j = 0; j < n_pos; ++j) {
-        scores[size_t(j)] = std::exp(scores[size_t(j)] - mx);
-        sum += scores[size_t(j)];
-      }
-      const float inv = 1.0f / sum;
-      float* o = a.out + t * q_dim + int64_t(h) * a.head_dim;
-      std::fill(o, o + a.head_dim, 0.0f);
-      for (int64_t j = 0; j < n_pos; ++j) {
-        const float w = scores[size_t(j)] * inv;
-        const Elem* vr = vc + base + j * kv_dim;
-        for (int32_t d = 0; d < a.head_dim; ++d) o[d] += w * load(vr, d, table);
-      }
-    }
-  });
+// The attention row kernels of the ISA the matmuls use (see matmul_isa()).
+const AttentionRowKernel& attention_rows() {
+  static const AttentionRowKernel* k = [] {
+    const Expected<Isa> isa = active_isa();
+    const AttentionRowKernel* r = isa ? attention_row_kernel(*isa) : nullptr;
+    return r ? r : attention_row_kernel(Isa::Generic);
+  }();
+  return *k;
 }
 
 }  // namespace
 
+// One task per (query token, KV head): the group of query heads that share the
+// KV head are adjacent in the query row, so the row kernels take them as n_q
+// rows and read each key and value row once for all of them. Scores for every
+// visible position first, then an exact softmax, then the weighted values (the
+// reference's order of operations; no running-max rescaling).
 void attention(ThreadPool& pool, const AttentionArgs& a) {
   if (a.n_tokens <= 0) return;
-  if (a.kv_f16) {
-    attention_impl<uint16_t>(pool, a);
-  } else {
-    attention_impl<float>(pool, a);
-  }
+  const AttentionRowKernel& rk = attention_rows();
+  const int32_t group = a.n_head / a.n_head_kv;
+  const int64_t hd = a.head_dim;
+  const int64_t kv_dim = int64_t(a.n_head_kv) * hd;
+  const int64_t q_dim = int64_t(a.n_head) * hd;
+  // Tasks per chunk: short contexts make a task cheap, and waking the pool
+  // then costs more than the work (estimate from the last query's length).
+  const int64_t task_work = 2 * (int64_t(a.positions[a.n_tokens - 1]) + 1) * hd * group;
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / task_work);
+  pool.parallel_for(a.n_tokens * a.n_head_kv, grain, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> scores, rows;
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t t = task / a.n_head_kv;
+      const int64_t kvh = task % a.n_head_kv;
+      const int64_t n_pos = int64_t(a.positions[t]) + 1;
+      const int64_t head0 = kvh * group;
+      const float* q = a.q + t * q_dim + head0 * hd;
+      float* o = a.out + t * q_dim + head0 * hd;
+      const int64_t base = int64_t(a.seq_ids[t]) * a.seq_stride + kvh * hd;
+      scores.resize(size_t(group * n_pos));
+      if (a.kv_f16) rows.resize(size_t(kAttnBlock * hd));
+
+      // Block j0 of the cache as f32 rows: the cache itself, or widened.
+      const auto block = [&](const void* cache, int64_t j0, int64_t nb, size_t& stride) -> const float* {
+        if (!a.kv_f16) {
+          stride = size_t(kv_dim);
+          return static_cast<const float*>(cache) + base + j0 * kv_dim;
+        }
+        rk.to_f32(static_cast<const uint16_t*>(cache) + base + j0 * kv_dim, size_t(kv_dim), nb, hd, rows.data());
+        stride = size_t(hd);
+        return rows.data();
+      };
+
+      for (int64_t j0 = 0; j0 < n_pos; j0 += kAttnBlock) {
+        const int64_t nb = std::min(kAttnBlock, n_pos - j0);
+        size_t stride = 0;
+        const float* k = block(a.k_cache, j0, nb, stride);
+        rk.scores(q, size_t(hd), group, k, stride, nb, hd, a.scale, scores.data() + j0, size_t(n_pos));
+      }
+      for (int32_t g = 0; g < group; ++g) {
+        float* s = scores.data() + g * n_pos;
+        const float mx = *std::max_element(s, s + n_pos);
+        float sum = 0.0f;
+        for (int64_t j = 0; j < n_pos; ++j) sum += (s[j] = std::exp(s[j] - mx));
+        const float inv = 1.0f / sum;
+        for (int64_t j = 0; j < n_pos; ++j) s[j] *= inv;
+      }
+      std::fill(o, o + group * hd, 0.0f);
+      for (int64_t j0 = 0; j0 < n_pos; j0 += kAttnBlock) {
+        const int64_t nb = std::min(kAttnBlock, n_pos - j0);
+        size_t stride = 0;
+        const float* v = block(a.v_cache, j0, nb, stride);
+        rk.values(scores.data() + j0, size_t(n_pos), group, v, stride, nb, hd, o, size_t(hd));
+      }
+    }
+  });
 }
 
 void f32_to_f16_row(const float* x, uint16_t* y, int64_t n) {

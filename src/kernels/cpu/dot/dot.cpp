@@ -1,7 +1,10 @@
 // Picks the dot kernel for a (weight type, ISA): the most specialised
 // translation unit that handles the type wins (AVX-512 -> AVX2 -> generic), so an
-// ISA file only needs the kernels it actually speeds up.
+// ISA file only needs the kernels it actually speeds up. Also picks the
+// attention row kernels, which every ISA provides.
 #include "kernels/cpu/dot/dot.h"
+
+#include "kernels/cpu/dot/attention_rows.h"
 
 #include "quant/blocks_k.h"
 #include "quant/blocks_legacy.h"
@@ -24,6 +27,16 @@ const DotKernel* dot_kernel(TensorType weight_type, Isa isa) {
     case Isa::Generic:
       if ((k = detail::generic_legacy_kernel(weight_type))) return k;
       return detail::generic_kquant_kernel(weight_type);
+  }
+  return nullptr;
+}
+
+const AttentionRowKernel* attention_row_kernel(Isa isa) {
+  if (!isa_supported(isa)) return nullptr;
+  switch (isa) {
+    case Isa::Avx512: return detail::avx512_attention_kernel();
+    case Isa::Avx2: return detail::avx2_attention_kernel();
+    case Isa::Generic: return detail::generic_attention_kernel();
   }
   return nullptr;
 }

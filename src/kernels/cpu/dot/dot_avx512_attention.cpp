@@ -1,0 +1,39 @@
+// AVX-512 attention row kernels (16 floats per register); the loops are
+// dot_attention_x86.h's.
+// GCC 12's avx512fintrin.h builds the cvtph and reduction intrinsics on a
+// self-initialised "undefined" vector that -Wmaybe-uninitialized reports at
+// every inlined use; the value is never read.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include "kernels/cpu/dot/dot_attention_x86.h"
+
+namespace dhi::kernels::cpu {
+namespace {
+
+struct Avx512Vec {
+  using Vec = __m512;
+  static constexpr int64_t W = 16;
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec set1(float x) { return _mm512_set1_ps(x); }
+  static Vec load(const float* p) { return _mm512_loadu_ps(p); }
+  static Vec load_half(const uint16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static void store(float* p, Vec x) { _mm512_storeu_ps(p, x); }
+  static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+  // The two 8-float halves added: what attn_reduce4 takes.
+  static __m256 fold(Vec x) {
+    return _mm256_add_ps(_mm512_castps512_ps256(x), _mm512_extractf32x8_ps(x, 1));
+  }
+  static float sum(Vec x) { return _mm512_reduce_add_ps(x); }
+};
+
+}  // namespace
+
+namespace detail {
+const AttentionRowKernel* avx512_attention_kernel() { return &AttnX86<Avx512Vec>::kKernel; }
+}  // namespace detail
+
+}  // namespace dhi::kernels::cpu
