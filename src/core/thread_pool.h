@@ -1,7 +1,8 @@
 // One persistent pool of worker threads for all CPU work. Threads are created
 // once; each parallel region hands out chunks of an index range through an
 // atomic counter, so no thread is created per operation and a slow core does
-// not hold the others back.
+// not hold the others back. Between regions threads spin briefly before they
+// sleep, so back-to-back regions start without a futex wake.
 #pragma once
 
 #include <atomic>
@@ -37,9 +38,9 @@ class ThreadPool {
   std::mutex mu_;
   std::condition_variable start_cv_;
   std::condition_variable done_cv_;
-  uint64_t generation_ = 0;
-  int active_ = 0;
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};  // bumped once per parallel region
+  std::atomic<int> active_{0};           // workers still inside the current region
+  std::atomic<bool> stop_{false};
 
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t n_ = 0;

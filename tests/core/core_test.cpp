@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <numeric>
+#include <thread>
 #include <vector>
 
 #include "core/checked.h"
@@ -71,6 +73,39 @@ TEST(ThreadPool, CoversRangeExactlyOnce) {
         for (int64_t i = b; i < e; ++i) hits[size_t(i)]++;
       });
     for (auto& h : hits) EXPECT_EQ(h.load(), 20);
+  }
+}
+
+// Back-to-back regions (workers still spinning), regions after a pause long
+// enough for them to fall asleep, and a region's writes seen by the caller
+// and the next region: the hand-offs between spinning and sleeping lose
+// neither a start nor a finish.
+TEST(ThreadPool, RegionsAfterSpinAndAfterSleepSeeEachOthersWrites) {
+  for (int threads : {2, 4}) {
+    ThreadPool pool(threads);
+    std::vector<int64_t> data(512, 0);
+    for (int rep = 0; rep < 300; ++rep) {
+      if (rep % 50 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      pool.parallel_for(int64_t(data.size()), 1 + rep % 7, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) data[size_t(i)] += i + rep;
+      });
+      // Plain (non-atomic) reads: the region's end must order the workers' writes.
+      int64_t sum = 0;
+      for (int64_t v : data) sum += v;
+      const int64_t n = int64_t(data.size());
+      int64_t want = 0;
+      for (int r = 0; r <= rep; ++r) want += n * (n - 1) / 2 + n * r;
+      ASSERT_EQ(sum, want) << "threads " << threads << " rep " << rep;
+    }
+  }
+}
+
+TEST(ThreadPool, DestroyedRightAfterARegion) {
+  for (int rep = 0; rep < 50; ++rep) {
+    ThreadPool pool(3);
+    std::atomic<int> calls{0};
+    pool.parallel_for(8, 1, [&](int64_t b, int64_t e) { calls += int(e - b); });
+    EXPECT_EQ(calls.load(), 8);
   }
 }
 
