@@ -10,8 +10,9 @@
 // into a few contiguous chunks per thread (each thread streams its own rows;
 // the kernel prefetches ahead within its chunk). Prefill cuts the rows into
 // blocks of kPrefillRows; a block's weights (a few tens of KB) stay in L2 while
-// the token tiles pass, and a token tile's activations (kTokenTileBytes) stay
-// in L2 while the block's rows pass four at a time.
+// the token tiles pass, and a token tile's activations (kTokenTileBytes, a
+// multiple of 16 tokens: the widest kernel tile) stay in L2 while the block's
+// rows pass.
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -156,7 +157,7 @@ void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_t
   }
 
   const int64_t token_tile =
-      std::clamp<int64_t>(int64_t(kTokenTileBytes / std::max<size_t>(1, act_stride)) / 4 * 4, 4, 256);
+      std::clamp<int64_t>(int64_t(kTokenTileBytes / std::max<size_t>(1, act_stride)) / 16 * 16, 16, 256);
   const int64_t n_blocks = (w.n_rows + kPrefillRows - 1) / kPrefillRows;
   const int64_t block_macs = kPrefillRows * n * n_tokens;
   const int64_t grain = std::max<int64_t>(1, kMinChunkMacs / std::max<int64_t>(1, block_macs));

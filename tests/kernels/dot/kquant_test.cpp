@@ -189,17 +189,18 @@ TEST_P(KQuantGemm, MatchesScalarReference) {
   if (!isa_supported(isa)) GTEST_SKIP() << isa_name(isa) << " not supported on this CPU";
   for (int64_t n : {256, 512, 4096})
     for (int64_t rows : {1, 3, 17})
-      for (int64_t tokens : {1, 3, 8}) {
+      for (int64_t tokens : {1, 3, 8, 16, 37}) {
         check_gemm({type, isa, n, rows, tokens});
         if (HasFatalFailure()) return;
       }
 }
 
-// Tokens 1..9 cover every tile remainder of the token loop.
+// Tokens 1..9 and 16..33 cover every tile remainder of the token loops (tiles
+// of 8 tokens, and of 16 with a remainder of up to 15 on the smaller tiles).
 TEST_P(KQuantGemm, EveryTokenTileRemainder) {
   const auto [type, isa] = GetParam();
   if (!isa_supported(isa)) GTEST_SKIP() << isa_name(isa) << " not supported on this CPU";
-  for (int64_t tokens = 1; tokens <= 9; ++tokens) {
+  for (int64_t tokens = 1; tokens <= 33; tokens += tokens < 9 || tokens >= 16 ? 1 : 7) {
     check_gemm({type, isa, 512, 2, tokens});
     if (HasFatalFailure()) return;
   }
@@ -420,8 +421,8 @@ TEST(KQuantBench, DISABLED_Decode) {
 // interrupted, while a ~1 ms slab usually is not. Single thread.
 TEST(KQuantBench, DISABLED_Prefill) {
   const int64_t tokens = 64, slab = 256;
-  for (TensorType t : kKTypes) {
-    const BenchMatrix m = make_bench_matrix(t, 8960, 1536, 0);
+  for (TensorType t : kKTypes) for (const auto [rows_, n_] : {std::pair<int64_t, int64_t>{8960, 1536}, {1536, 8960}}) {
+    const BenchMatrix m = make_bench_matrix(t, rows_, n_, 0);
     std::mt19937 rng(3);
     const size_t act_stride = size_t(m.n / QK_K) * sizeof(BlockQ8_K);
     std::vector<uint8_t> act(act_stride * size_t(tokens));
