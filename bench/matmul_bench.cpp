@@ -3,13 +3,21 @@
 //   matmul/<type>/<shape>/tokens:<n>/threads:<t>  the CPU matmul (ops.h), as the
 //       forward pass calls it: n = 1 is a decode step, n = 64 a prefill tile;
 //   dot_gemm/<type>/<shape>/tokens:<n>            the ISA's dot kernel (dot.h) on
-//       one thread over the whole matrix, activations quantized beforehand.
+//       one thread over the whole matrix, activations quantized beforehand;
+//   dot_gemm_slabs/<type>/<shape>/tokens:<n>      the same, timed per slab of
+//       256 rows as the best of 7 runs, summed: a whole-matrix run takes tens
+//       of milliseconds and on a shared machine is nearly always interrupted,
+//       a ~1 ms slab usually is not, so this figure is the stable one there;
+//   decode_dram/<type>/<shape>/threads:<t>        matmul of one token, each
+//       iteration on the next of enough copies of the matrix (>= 512 MB) that
+//       the weights come from memory, as in a real decode step, not from L3.
 // Counters: weight bytes read per second (bytes_per_second; the decode roofline
 // is the machine's read bandwidth) and FLOP/s (2 per weight per token).
 //   kernels_matmul_bench --benchmark_format=json [--benchmark_filter=Q4_K]
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -32,8 +40,10 @@ struct Shape {
   int64_t n_cols, n_rows;
 };
 constexpr Shape kShapes[] = {{"ffn_up_1536x8960", 1536, 8960}, {"ffn_down_8960x1536", 8960, 1536}};
-constexpr TensorType kTypes[] = {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0,
-                                 TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K};
+constexpr TensorType kTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0,
+                                 TensorType::Q4_0, TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K,
+                                 TensorType::Q5_K, TensorType::Q6_K};
+constexpr uint64_t kDramBytes = uint64_t(512) << 20;
 constexpr int64_t kTokens[] = {1, 64};
 
 std::vector<float> random_activations(int64_t n, uint64_t seed) {
@@ -64,6 +74,25 @@ void bm_matmul(benchmark::State& state, TensorType t, Shape s, int64_t n_tok, in
   set_counters(state, w.size(), s, n_tok);
 }
 
+void bm_decode_dram(benchmark::State& state, TensorType t, Shape s, int n_threads) {
+  const std::vector<uint8_t> first = random_matrix(t, s.n_rows, s.n_cols, 1);
+  const size_t n_copies = size_t(std::max<uint64_t>(1, kDramBytes / first.size()));
+  // Copies of one matrix: the bytes, not their values, are what is measured.
+  std::vector<std::vector<uint8_t>> copies(n_copies, first);
+  const std::vector<float> x = random_activations(s.n_cols, 2);
+  std::vector<float> y(static_cast<size_t>(s.n_rows));
+  ThreadPool pool(n_threads);
+  const uint64_t rb = *row_bytes(t, uint64_t(s.n_cols));
+  size_t i = 0;
+  for (auto _ : state) {
+    const kernels::cpu::WeightMatrix wm{copies[i++ % n_copies].data(), t, s.n_cols, s.n_rows, rb};
+    kernels::cpu::matmul(pool, wm, x.data(), 1, y.data());
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, first.size(), s, 1);
+}
+
 void bm_dot_gemm(benchmark::State& state, const kernels::cpu::DotKernel* k, TensorType t, Shape s, int64_t n_tok) {
   const std::vector<uint8_t> w = random_matrix(t, s.n_rows, s.n_cols, 1);
   const std::vector<float> x = random_activations(s.n_cols * n_tok, 2);
@@ -83,6 +112,42 @@ void bm_dot_gemm(benchmark::State& state, const kernels::cpu::DotKernel* k, Tens
     k->gemm(s.n_cols, w.data(), w_stride, s.n_rows, act.data(), act_bytes, n_tok, y.data(), size_t(s.n_rows));
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
+  }
+  set_counters(state, w.size(), s, n_tok);
+}
+
+void bm_dot_gemm_slabs(benchmark::State& state, const kernels::cpu::DotKernel* k, TensorType t, Shape s,
+                       int64_t n_tok) {
+  constexpr int64_t kSlab = 256;
+  constexpr int kRuns = 7;
+  const std::vector<uint8_t> w = random_matrix(t, s.n_rows, s.n_cols, 1);
+  const std::vector<float> x = random_activations(s.n_cols * n_tok, 2);
+  const uint64_t act_bytes = kernels::cpu::act_row_bytes(k->act_type, s.n_cols);
+  std::vector<uint8_t> act(size_t(act_bytes * uint64_t(n_tok)));
+  for (int64_t i = 0; i < n_tok; ++i) {
+    if (k->quantize_act) {
+      k->quantize_act(x.data() + i * s.n_cols, act.data() + i * act_bytes, s.n_cols);
+    } else {
+      std::memcpy(act.data() + i * act_bytes, x.data() + i * s.n_cols, act_bytes);
+    }
+  }
+  std::vector<float> y(static_cast<size_t>(s.n_rows * n_tok));
+  const size_t w_stride = *row_bytes(t, uint64_t(s.n_cols));
+  for (auto _ : state) {
+    double total = 0;
+    for (int64_t r0 = 0; r0 < s.n_rows; r0 += kSlab) {
+      const int64_t rows = std::min(kSlab, s.n_rows - r0);
+      double best = 1e30;
+      for (int run = 0; run < kRuns; ++run) {
+        const auto t0 = std::chrono::steady_clock::now();
+        k->gemm(s.n_cols, w.data() + size_t(r0) * w_stride, w_stride, rows, act.data(), act_bytes, n_tok,
+                y.data() + r0, size_t(s.n_rows));
+        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+      total += best;
+    }
+    benchmark::DoNotOptimize(y.data());
+    state.SetIterationTime(total);
   }
   set_counters(state, w.size(), s, n_tok);
 }
@@ -110,11 +175,24 @@ int main(int argc, char** argv) {
               ->UseRealTime();
           if (max_threads == 1) break;
         }
+        if (n_tok == 1) {
+          for (int threads : {1, max_threads}) {
+            const std::string name = "decode_dram/" + tn + "/" + s.name + "/threads:" + std::to_string(threads);
+            benchmark::RegisterBenchmark(name.c_str(), bench::bm_decode_dram, t, s, threads)
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
+            if (max_threads == 1) break;
+          }
+        }
         if (const kernels::cpu::DotKernel* k = kernels::cpu::dot_kernel(t, isa); k && k->gemm) {
           const std::string name = "dot_gemm/" + tn + "/" + s.name + "/tokens:" + std::to_string(n_tok);
           benchmark::RegisterBenchmark(name.c_str(), bench::bm_dot_gemm, k, t, s, n_tok)
               ->Unit(benchmark::kMicrosecond)
               ->UseRealTime();
+          const std::string slabs = "dot_gemm_slabs/" + tn + "/" + s.name + "/tokens:" + std::to_string(n_tok);
+          benchmark::RegisterBenchmark(slabs.c_str(), bench::bm_dot_gemm_slabs, k, t, s, n_tok)
+              ->Unit(benchmark::kMicrosecond)
+              ->UseManualTime();
         }
       }
     }
