@@ -8,11 +8,10 @@
 //
 // Work split: decode (one token) streams the weights once, so the rows are cut
 // into a few contiguous chunks per thread (each thread streams its own rows;
-// the kernel prefetches ahead within its chunk). Prefill cuts the rows into
-// blocks of kPrefillRows; a block's weights (a few tens of KB) stay in L2 while
-// the token tiles pass, and a token tile's activations (kTokenTileBytes, a
-// multiple of 16 tokens: the widest kernel tile) stay in L2 while the block's
-// rows pass.
+// the kernel prefetches ahead within its chunk). Prefill cuts the rows into a
+// few chunks per thread and the tokens into tiles whose activations
+// (kTokenTileBytes, a multiple of 16 tokens: the widest kernel tile) stay in L2
+// while the chunk's rows pass; each row's weights are read once per tile.
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -28,11 +27,11 @@ namespace dhi::kernels::cpu {
 
 namespace {
 
-// Rows per prefill work item (a multiple of every kernel's row tile).
+// Fewest rows per prefill work item (a multiple of every kernel's row tile).
 constexpr int64_t kPrefillRows = 32;
-// Activation bytes per prefill token tile: with the weight rows in flight this
-// stays within a core's L2.
-constexpr uint64_t kTokenTileBytes = 192 * 1024;
+// Activation bytes per prefill token tile: half of a core's L2 (1 MB on the
+// machines we measure), the other half for the rows in flight.
+constexpr uint64_t kTokenTileBytes = 512 * 1024;
 // Below this many multiply-adds per chunk a matmul is not worth spreading: the
 // pool runs a single chunk on the calling thread.
 constexpr int64_t kMinChunkMacs = 1 << 16;
@@ -156,15 +155,20 @@ void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_t
     return;
   }
 
+  // A few row chunks per thread; each call covers a chunk's rows for one token
+  // tile, so per-call set-up in the kernels (the outer-product kernels lay the
+  // tile's activations out token-minor and unpack each row once) is amortised
+  // over many rows and tokens.
   const int64_t token_tile =
       std::clamp<int64_t>(int64_t(kTokenTileBytes / std::max<size_t>(1, act_stride)) / 16 * 16, 16, 256);
-  const int64_t n_blocks = (w.n_rows + kPrefillRows - 1) / kPrefillRows;
-  const int64_t block_macs = kPrefillRows * n * n_tokens;
-  const int64_t grain = std::max<int64_t>(1, kMinChunkMacs / std::max<int64_t>(1, block_macs));
-  pool.parallel_for(n_blocks, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t blk = begin; blk < end; ++blk) {
-      const int64_t r0 = blk * kPrefillRows;
-      const int64_t rows = std::min(kPrefillRows, w.n_rows - r0);
+  const int64_t n_chunks_max = int64_t(n_threads) * 4;
+  const int64_t chunk_rows =
+      std::max(kPrefillRows, ((w.n_rows + n_chunks_max - 1) / n_chunks_max + 15) / 16 * 16);
+  const int64_t n_chunks = (w.n_rows + chunk_rows - 1) / chunk_rows;
+  pool.parallel_for(n_chunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t r0 = c * chunk_rows;
+      const int64_t rows = std::min(chunk_rows, w.n_rows - r0);
       for (int64_t t0 = 0; t0 < n_tokens; t0 += token_tile) {
         const int64_t tokens = std::min(token_tile, n_tokens - t0);
         k->gemm(n, w_bytes + size_t(r0) * w.row_bytes, w.row_bytes, rows,

@@ -168,7 +168,8 @@ TEST_P(GemmTest, MatchesScalarReferenceOnEveryIsa) {
   for (int64_t n : {bs, (bs == 1 ? int64_t(37) : 3 * bs), n_large}) {
     for (int64_t rows : {1, 3, 17, 64}) {
       const Weights w = make_weights(wt, rows, n, seed++);
-      for (int64_t tokens : {1, 2, 5, 8}) {
+      // 16 and 37: the AVX-512 outer-product prefill (tiles of 16 tokens) and its remainder.
+      for (int64_t tokens : {1, 2, 5, 8, 16, 37}) {
         const Shape shape{n, rows, tokens};
         const uint64_t act_seed = seed++;
         std::vector<float> generic_out;

@@ -6,8 +6,8 @@
 // activation bytes, vpdpwssd applies the per-group scales while accumulating
 // in int32; mins and the Q3_K/Q6_K offsets fold in through the activation's
 // bsums, and each super-block ends in exact integers (dot_kquant_internal.h).
-// Decode runs 4 rows per pass; prefill 1 row x 16 tokens (kq_prefill_row16),
-// with 1 x 8 and smaller tiles for fewer than 16 tokens.
+// Decode runs 4 rows per pass, and prefill under 16 tokens 1 row x 8 tokens;
+// 16 tokens and more take the outer-product kernel (gemm below).
 #include "kernels/cpu/dot/dot.h"
 
 // GCC 12's avx512fintrin.h builds several intrinsics (vinserti64x4, vcvtdq2ps,
@@ -18,6 +18,8 @@
 #endif
 
 #include <algorithm>
+#include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/dot/dot_kquant_internal.h"
@@ -148,52 +150,54 @@ struct Kernel {
   };
 };
 
-// ---- Prefill: one weight row x 16 tokens, finished in vector registers.
-//
-// The 1 x T tile above ends every super-block with horizontal reductions per
-// (row, token) pair, which cost as much as the multiplies at prefill sizes.
-// Here a row meets 16 tokens at once and the super-block ends lane-wise:
-//   S: the 16 tokens' int32 sums are transposed and added (kq_sum16) into one
-//      vector whose lane t is token t's S;
-//   M: the activations' bsums are laid out once per call transposed, token-
-//      minor (TokenTile16), so sum_k m_k B_k(t) for all 16 tokens is eight
-//      vpdpwssd with a broadcast pair of m's;
-//   then the float expression of kq_block_value, lane by lane (the same IEEE
-//   operations in the same order, so the result is still bit-identical to the
-//   generic kernel's), accumulates into one vector of 16 token results.
-
-// Lane t of the result = the sum of the 16 int32 lanes of v[t].
-inline __m512i kq_sum16(const __m512i* v) {
-  __m512i a[8], b[4], c[2];
-  // lane quad L of a[i]: [v2i partial, v2i+1 partial, v2i partial, v2i+1 partial]
-  for (int i = 0; i < 8; ++i)
-    a[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
-  // lane quad L of b[i]: tokens 4i..4i+3, each summed over quad L
-  for (int i = 0; i < 4; ++i)
-    b[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_epi64(a[2 * i], a[2 * i + 1]));
-  // quads across: c[i] = [b2i q0+q1, b2i q2+q3, b2i+1 q0+q1, b2i+1 q2+q3]
-  for (int i = 0; i < 2; ++i)
-    c[i] = _mm512_add_epi32(_mm512_shuffle_i32x4(b[2 * i], b[2 * i + 1], 0x88),
-                            _mm512_shuffle_i32x4(b[2 * i], b[2 * i + 1], 0xdd));
-  return _mm512_add_epi32(_mm512_shuffle_i32x4(c[0], c[1], 0x88), _mm512_shuffle_i32x4(c[0], c[1], 0xdd));
+// kq_rounded for a vector: GCC writes the float intrinsics as vector
+// arithmetic, which it contracts into FMAs like scalar code.
+inline __m512 kq_rounded16(__m512 x) {
+  __asm__("" : "+v"(x));
+  return x;
 }
 
-// 16 tokens' activation side, per super-block: d of each token, and the bsums
-// as 8 vectors of 16 (B_2j(t), B_2j+1(t)) int16 pairs.
-struct TokenTile16 {
-  struct Block {
-    alignas(64) float d[16];
-    alignas(64) int16_t bsums[8][16][2];
-  };
-  const Block* blocks;  // one per super-block of the row
+// ---- Prefill: outer products over 16 tokens.
+//
+// For 16 or more tokens the activations of each 16-token tile are laid out
+// once per call token-minor (KTileBlock): vector k of a super-block holds, in
+// lane t, token t's quant bytes 4k..4k+3 made unsigned (+128). A weight dword
+// (four unsigned quants u, <= 63 so also valid signed bytes) broadcast from
+// memory against that vector advances 16 (row, token) sums by four products in
+// one vpdpbusd, with no unpacking per token and no horizontal reduction. Per
+// super-block and row:
+//   group sums  g_k(t)  = sum_{i in k} u_i (a_i(t) + 128)      (vpdpbusd chains)
+//   S(t) = sum_k s_k g_k(t) - 128 sum_k s_k sum_{i in k} u_i  (vpmulld, and one
+//          per-row constant computed when the row is unpacked)
+//   M(t) = sum_k m_k B_k(t)                                    (vpdpwssd with the
+//          activation bsums, also laid out token-minor)
+// S and M are the exact integers of dot_kquant_internal.h's identity, and the
+// float expression of kq_block_value is applied lane by lane in the same
+// order, so the result is bit-identical to the generic kernel's. Weight rows are
+// unpacked to bytes (KRows) once per call and pass of kRowsPerPass rows, and
+// reused by every token tile.
+
+constexpr int kTileTokens = 16;
+constexpr int kRowsPerPass = 4;  // independent vpdpbusd chains in flight
+
+struct KTileBlock {
+  alignas(64) uint8_t ua[QK_K / 4][kTileTokens][4];  // a + 128, token-minor
+  alignas(64) float d[kTileTokens];
+  alignas(64) int16_t bsums[8][kTileTokens][2];  // (B_2j(t), B_2j+1(t))
 };
 
-inline void kq_build_tile16(const KqGemmArgs& g, int64_t t0, TokenTile16::Block* out) {
-  for (int64_t b = 0; b < g.n / QK_K; ++b) {
-    TokenTile16::Block& o = out[b];
-    for (int t = 0; t < 16; ++t) {
-      const uint8_t* ab = g.act + size_t(t0 + t) * g.act_stride + size_t(b) * sizeof(BlockQ8_K);
+inline void kq_build_ktile(const KqGemmArgs& g, int64_t t0, KTileBlock* out) {
+  for (int t = 0; t < kTileTokens; ++t) {
+    const uint8_t* row = g.act + size_t(t0 + t) * g.act_stride;
+    for (int64_t b = 0; b < g.n / QK_K; ++b) {
+      const uint8_t* ab = row + size_t(b) * sizeof(BlockQ8_K);
+      KTileBlock& o = out[b];
       o.d[t] = kq_load<float>(ab);
+      const uint8_t* qs = ab + offsetof(BlockQ8_K, qs);
+      for (int k = 0; k < QK_K / 4; ++k) {
+        const uint32_t w = kq_load<uint32_t>(qs + 4 * k) ^ 0x80808080u;
+        std::memcpy(o.ua[k][t], &w, 4);
+      }
       int16_t bs[16];
       std::memcpy(bs, ab + offsetof(BlockQ8_K, bsums), sizeof(bs));
       for (int j = 0; j < 8; ++j) {
@@ -204,104 +208,129 @@ inline void kq_build_tile16(const KqGemmArgs& g, int64_t t0, TokenTile16::Block*
   }
 }
 
-// kq_rounded for a vector: GCC writes the float intrinsics as vector
-// arithmetic, which it contracts into FMAs like scalar code.
-inline __m512 kq_rounded16(__m512 x) {
-  __asm__("" : "+v"(x));
-  return x;
-}
-
-// Adds super-blocks [b0, b1) of row r x tokens t0..t0+15 to acc (16 floats).
+// Q4_K/Q5_K scale 32-element sub-blocks (groups 2j and 2j+1 share s and m):
+// one vpmulld per sub-block instead of per group.
 template <typename W>
-void kq_prefill_row16(const KqGemmArgs& g, int64_t r, int64_t t0, const TokenTile16& tile, int64_t b0, int64_t b1,
-                      float* acc_out) {
-  const uint8_t* wrow = g.w + size_t(r) * g.w_stride;
-  const uint8_t* arow[16];
-  for (int t = 0; t < 16; ++t) arow[t] = g.act + size_t(t0 + t) * g.act_stride + offsetof(BlockQ8_K, qs);
-  const __m512i lane_idx = _mm512_set_epi16(12 + 3, 8 + 3, 4 + 3, 3, 12 + 3, 8 + 3, 4 + 3, 3,  //
-                                            12 + 2, 8 + 2, 4 + 2, 2, 12 + 2, 8 + 2, 4 + 2, 2,  //
-                                            12 + 1, 8 + 1, 4 + 1, 1, 12 + 1, 8 + 1, 4 + 1, 1,  //
-                                            12, 8, 4, 0, 12, 8, 4, 0);
-  __m512 acc = _mm512_loadu_ps(acc_out);
-  for (int64_t b = b0; b < b1; ++b) {
+constexpr int kGroupElems = std::is_base_of_v<KqQ4K, W> || std::is_same_v<W, KqQ5K> ? 32 : 16;
+
+struct KRowBlock {
+  alignas(64) uint8_t u[QK_K];  // unsigned quants in element order
+  int32_t s[16];                // s_k per group (or per sub-block, kGroupElems 32)
+  int32_t mpair[8];             // (m_2j, m_2j+1) as one int32 each
+  int32_t corr;                 // 128 * sum_k s_k sum_{i in k} u_i
+  float d, c;
+};
+
+template <typename W>
+void kq_unpack_row(const uint8_t* wrow, int64_t n_blocks, KRowBlock* out) {
+  for (int64_t b = 0; b < n_blocks; ++b) {
     const W w{{wrow + size_t(b) * W::kBytes}};
+    KRowBlock& o = out[b];
     KqVecScales sc;
     w.scales(sc);
-    const __m512i lanes = _mm512_permutexvar_epi16(lane_idx, _mm512_zextsi256_si512(sc.s));
-    const size_t ab = size_t(b) * sizeof(BlockQ8_K);
-    __m512i isum[16];
-    for (auto& v : isum) v = _mm512_setzero_si512();
-    // As in Kernel::Tile: two W_p per step, vpdpbusd, vpackssdw, vpdpwssd.
-    kq_unroll<2>([&]<int Q>() {
-      const __m512i v0 = quants512<W, 2 * Q>(w);
-      const __m512i v1 = quants512<W, 2 * Q + 1>(w);
-      const __m512i pick = _mm512_broadcast_i32x4(_mm_setr_epi8(4 * Q, 4 * Q + 1, 4 * Q, 4 * Q + 1, 4 * Q, 4 * Q + 1,
-                                                                4 * Q, 4 * Q + 1, 4 * Q + 2, 4 * Q + 3, 4 * Q + 2,
-                                                                4 * Q + 3, 4 * Q + 2, 4 * Q + 3, 4 * Q + 2, 4 * Q + 3));
-      const __m512i s = _mm512_shuffle_epi8(lanes, pick);
-      for (int t = 0; t < 16; ++t) {
-        const uint8_t* a = arow[t] + ab + 128 * Q;
-        const __m512i x0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v0, load512(a));
-        const __m512i x1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v1, load512(a + 64));
-        isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_packs_epi32(x0, x1), s);
-      }
+    o.d = sc.d;
+    o.c = sc.c;
+    alignas(32) int16_t s16[16];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(s16), sc.s);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.mpair), sc.m);
+    alignas(32) uint64_t sad[8][4];  // byte sums of 8-element quarters of V_m
+    kq_unroll<8>([&]<int M>() {
+      const __m256i v = w.template quants<M>();
+      _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 32 * M), v);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(sad[M]), _mm256_sad_epu8(v, _mm256_setzero_si256()));
     });
-    const __m512i S = kq_sum16(isum);
-    const TokenTile16::Block& tb = tile.blocks[b];
-    alignas(32) int32_t mpair[8];  // (m_2j, m_2j+1) as one int32 each
-    _mm256_store_si256(reinterpret_cast<__m256i*>(mpair), sc.m);
-    __m512i M = _mm512_setzero_si512();
-    for (int j = 0; j < 8; ++j)
-      M = _mm512_dpwssd_epi32(M, _mm512_set1_epi32(mpair[j]), _mm512_load_si512(tb.bsums[j]));
-    const __m512 da = _mm512_load_ps(tb.d);
-    // kq_block_value, lane by lane.
-    __m512 v;
-    if constexpr (W::kOffset) {
-      v = _mm512_mul_ps(da, kq_rounded16(_mm512_mul_ps(_mm512_set1_ps(sc.d), _mm512_cvtepi32_ps(_mm512_sub_epi32(S, M)))));
-    } else {
-      const __m512 ds = kq_rounded16(_mm512_mul_ps(_mm512_set1_ps(sc.d), _mm512_cvtepi32_ps(S)));
-      const __m512 dm = kq_rounded16(_mm512_mul_ps(_mm512_set1_ps(sc.c), _mm512_cvtepi32_ps(M)));
-      v = _mm512_mul_ps(da, _mm512_sub_ps(ds, dm));
+    int32_t corr = 0;
+    for (int k = 0; k < 16; ++k) {
+      const int32_t gsum = int32_t(sad[k / 2][2 * (k % 2)] + sad[k / 2][2 * (k % 2) + 1]);
+      corr += int32_t(s16[k]) * gsum;
     }
-    v = kq_rounded16(v);
-    acc = _mm512_add_ps(acc, v);
+    o.corr = 128 * corr;
+    constexpr int kStep = kGroupElems<W> / 16;
+    for (int k = 0; k < 16 / kStep; ++k) o.s[k] = s16[k * kStep];
   }
-  _mm512_storeu_ps(acc_out, acc);
+}
+
+template <typename W, int R>
+void kq_outer_pass(const KqGemmArgs& g, const KRowBlock* rows, int64_t n_blocks, const KTileBlock* tile, int64_t r0,
+                   int64_t t0) {
+  constexpr int kDwords = kGroupElems<W> / 4;  // vpdpbusd per group
+  __m512 acc[R];
+  for (auto& v : acc) v = _mm512_setzero_ps();
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const KTileBlock& tb = tile[b];
+    const KRowBlock* rb[R];
+    for (int r = 0; r < R; ++r) rb[r] = rows + size_t(r) * size_t(n_blocks) + size_t(b);
+    __m512i isum[R];
+    for (auto& v : isum) v = _mm512_setzero_si512();
+    for (int k = 0; k < QK_K / kGroupElems<W>; ++k) {
+      __m512i gs[R];
+      for (auto& v : gs) v = _mm512_setzero_si512();
+      for (int j = 0; j < kDwords; ++j) {
+        const __m512i ua = _mm512_load_si512(tb.ua[k * kDwords + j]);
+        for (int r = 0; r < R; ++r)
+          gs[r] = _mm512_dpbusd_epi32(gs[r], ua, _mm512_set1_epi32(kq_load<int32_t>(rb[r]->u + 4 * (k * kDwords + j))));
+      }
+      for (int r = 0; r < R; ++r) isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(gs[r], _mm512_set1_epi32(rb[r]->s[k])));
+    }
+    const __m512 da = _mm512_load_ps(tb.d);
+    for (int r = 0; r < R; ++r) {
+      const __m512i S = _mm512_sub_epi32(isum[r], _mm512_set1_epi32(rb[r]->corr));
+      __m512i M = _mm512_setzero_si512();
+      for (int j = 0; j < 8; ++j)
+        M = _mm512_dpwssd_epi32(M, _mm512_set1_epi32(rb[r]->mpair[j]), _mm512_load_si512(tb.bsums[j]));
+      // kq_block_value, lane by lane.
+      __m512 v;
+      if constexpr (W::kOffset) {
+        v = _mm512_mul_ps(da, kq_rounded16(_mm512_mul_ps(_mm512_set1_ps(rb[r]->d),
+                                                         _mm512_cvtepi32_ps(_mm512_sub_epi32(S, M)))));
+      } else {
+        const __m512 ds = kq_rounded16(_mm512_mul_ps(_mm512_set1_ps(rb[r]->d), _mm512_cvtepi32_ps(S)));
+        const __m512 dm = kq_rounded16(_mm512_mul_ps(_mm512_set1_ps(rb[r]->c), _mm512_cvtepi32_ps(M)));
+        v = _mm512_mul_ps(da, _mm512_sub_ps(ds, dm));
+      }
+      acc[r] = _mm512_add_ps(acc[r], kq_rounded16(v));
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    alignas(64) float res[kTileTokens];
+    _mm512_store_ps(res, acc[r]);
+    for (int t = 0; t < kTileTokens; ++t) g.out[size_t(t0 + t) * g.out_stride + size_t(r0 + r)] = res[t];
+  }
 }
 
 template <typename W>
 void gemm(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* act, size_t act_stride,
           int64_t n_tokens, float* out, size_t out_stride) {
-  if (n_tokens < 16) {
+  if (n_tokens < kTileTokens) {
     kq_gemm<Kernel<W>::template Tile, 4, 8>(n, w, w_stride, n_rows, act, act_stride, n_tokens, out, out_stride);
     return;
   }
   const KqGemmArgs g{n, static_cast<const uint8_t*>(w), w_stride, static_cast<const uint8_t*>(act), act_stride,
                      out, out_stride};
-  const int64_t n_tiles = n_tokens / 16;
+  const int64_t n_tiles = n_tokens / kTileTokens;
   const int64_t n_blocks = n / QK_K;
-  thread_local std::vector<TokenTile16::Block> tiles;
-  thread_local std::vector<float> acc;
-  tiles.resize(size_t(n_blocks));
-  acc.resize(size_t(16 * n_rows));
-  // A tile's 16 activation rows stay in L1 while the rows pass, a run of
-  // kL1Blocks super-blocks at a time (16 x 4 Q8_K blocks are 18.7 KB); the
-  // accumulators carry each (row, token) sum across the runs in block order.
-  constexpr int64_t kL1Blocks = 4;
-  for (int64_t i = 0; i < n_tiles; ++i) {
-    kq_build_tile16(g, 16 * i, tiles.data());
-    std::fill(acc.begin(), acc.end(), 0.0f);
-    for (int64_t b0 = 0; b0 < n_blocks; b0 += kL1Blocks) {
-      const int64_t b1 = std::min(n_blocks, b0 + kL1Blocks);
-      for (int64_t r = 0; r < n_rows; ++r)
-        kq_prefill_row16<W>(g, r, 16 * i, TokenTile16{tiles.data()}, b0, b1, acc.data() + 16 * r);
+  thread_local std::vector<KTileBlock> tiles;
+  thread_local std::vector<KRowBlock> rows;
+  tiles.resize(size_t(n_tiles * n_blocks));
+  rows.resize(size_t(kRowsPerPass * n_blocks));
+  for (int64_t i = 0; i < n_tiles; ++i) kq_build_ktile(g, kTileTokens * i, tiles.data() + i * n_blocks);
+  for (int64_t r0 = 0; r0 < n_rows; r0 += kRowsPerPass) {
+    const int nr = int(std::min<int64_t>(kRowsPerPass, n_rows - r0));
+    for (int r = 0; r < nr; ++r) kq_unpack_row<W>(g.w + size_t(r0 + r) * w_stride, n_blocks, rows.data() + r * n_blocks);
+    for (int64_t i = 0; i < n_tiles; ++i) {
+      const KTileBlock* tile = tiles.data() + i * n_blocks;
+      const int64_t t0 = kTileTokens * i;
+      switch (nr) {
+        case 4: kq_outer_pass<W, 4>(g, rows.data(), n_blocks, tile, r0, t0); break;
+        case 3: kq_outer_pass<W, 3>(g, rows.data(), n_blocks, tile, r0, t0); break;
+        case 2: kq_outer_pass<W, 2>(g, rows.data(), n_blocks, tile, r0, t0); break;
+        default: kq_outer_pass<W, 1>(g, rows.data(), n_blocks, tile, r0, t0); break;
+      }
     }
-    for (int64_t r = 0; r < n_rows; ++r)
-      for (int t = 0; t < 16; ++t) out[size_t(16 * i + t) * out_stride + size_t(r)] = acc[size_t(16 * r + t)];
   }
-  if (const int64_t rest = n_tokens - 16 * n_tiles; rest > 0) {
-    kq_gemm<Kernel<W>::template Tile, 4, 8>(n, w, w_stride, n_rows, g.act + size_t(16 * n_tiles) * act_stride,
-                                             act_stride, rest, out + size_t(16 * n_tiles) * out_stride, out_stride);
+  if (const int64_t rest = n_tokens - kTileTokens * n_tiles; rest > 0) {
+    kq_gemm<Kernel<W>::template Tile, 4, 8>(n, w, w_stride, n_rows, g.act + size_t(kTileTokens * n_tiles) * act_stride,
+                                             act_stride, rest, out + size_t(kTileTokens * n_tiles) * out_stride, out_stride);
   }
 }
 

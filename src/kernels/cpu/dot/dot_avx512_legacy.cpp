@@ -1,10 +1,200 @@
 // AVX-512 (F/BW/DQ/VL + VNNI) kernels for the float and legacy quant types: the
 // shared x86 kernels of dot_x86_legacy.h built with vpdpbusd (one instruction
 // for the u8 x s8 block products, no int16 saturation step) and 32 vector
-// registers, which allow 4 x 4 register tiles for prefill.
+// registers, which allow 4 x 4 register tiles.
+//
+// Prefill of the symmetric types (Q4_0, Q5_0, Q8_0) against 16 or more tokens
+// takes an outer-product kernel instead. The activations of 16 tokens are laid
+// out once per call token-minor: for each block, eight vectors whose lane t holds
+// token t's bytes 4g..4g+3 (made unsigned by adding 128). One vpdpbusd with a
+// weight dword broadcast from memory then advances 16 (row, token) sums by four
+// products each: a block is 8 instructions for 16 tokens, with no horizontal
+// reduction, where the register-tile kernel spends about five instructions per
+// (row, token) pair and block. Per block and row:
+//   sum_i w_i a_i = sum_i c_i (a_i + 128) - 128 sum_i c_i - o sum_i a_i
+// with c the signed codes (Q8_0: q, o = 0; Q4_0/Q5_0: the unsigned codes,
+// o = 8/16), so the corrections are a per-(row, block) constant and a per-
+// (token, block) activation sum; the block's float scale then multiplies 16
+// integer sums at once.
 #define DHI_X86_VNNI 1
 #include "kernels/cpu/dot/dot_x86_legacy.h"
 
-namespace dhi::kernels::cpu::detail {
-const DotKernel* avx512_legacy_kernel(TensorType w) { return x86_legacy_kernel(w); }
-}  // namespace dhi::kernels::cpu::detail
+// GCC 12's avx512fintrin.h builds several intrinsics on a self-initialised
+// "undefined" vector that -Wmaybe-uninitialized reports; the value is never read.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+namespace dhi::kernels::cpu {
+namespace {
+
+constexpr int kTileTokens = 16;
+constexpr int kOuterRows = 4;  // rows per pass: 8 independent vpdpbusd chains
+
+// One block of a 16-token tile, token-minor.
+struct OuterBlock {
+  alignas(64) uint8_t ua[8][kTileTokens][4];  // a + 128, bytes 4g..4g+3 of token t
+  alignas(64) float d[kTileTokens];           // the tokens' block scales
+  alignas(64) int32_t sum[kTileTokens];       // sum of the tokens' 32 quants
+};
+
+void build_outer_tile(const uint8_t* act, size_t act_stride, int64_t t0, int64_t n_blocks, OuterBlock* out) {
+  for (int t = 0; t < kTileTokens; ++t) {
+    const uint8_t* row = act + size_t(t0 + t) * act_stride;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const uint8_t* blk = row + size_t(b) * sizeof(BlockQ8_0);
+      OuterBlock& o = out[b];
+      o.d[t] = half_to_float(blk + offsetof(BlockQ8_0, d));
+      const uint8_t* qs = blk + offsetof(BlockQ8_0, qs);
+      int32_t s = 0;
+      for (int i = 0; i < kQK; ++i) s += int8_t(qs[i]);
+      o.sum[t] = s;
+      for (int g = 0; g < 8; ++g) {
+        const uint32_t w = load_unaligned<uint32_t>(qs + 4 * g) ^ 0x80808080u;
+        std::memcpy(o.ua[g][t], &w, 4);
+      }
+    }
+  }
+}
+
+// The signed codes c of a block (see the file comment) and the offset o.
+template <typename W>
+__m256i signed_codes(const uint8_t* block) {
+  if constexpr (std::is_same_v<W, Q8_0>) {
+    return load256(block + offsetof(BlockQ8_0, qs));
+  } else {
+    return W::codes(block);
+  }
+}
+template <typename W>
+constexpr int kCodeOffset = std::is_same_v<W, Q8_0> ? 0 : W::kOffset;
+
+// Per pass of kOuterRows rows: their codes unpacked to bytes (so vpdpbusd can
+// broadcast a dword of them from memory), block scales, and 128 * sum(c).
+struct OuterRows {
+  std::vector<uint8_t> codes;   // [row][block][32]
+  std::vector<float> d;         // [row][block]
+  std::vector<int32_t> c128;    // [row][block]
+};
+
+template <typename W>
+void unpack_rows(const GemmArgs& a, int64_t r0, int rows, int64_t n_blocks, OuterRows& o) {
+  o.codes.resize(size_t(kOuterRows * n_blocks * kQK));
+  o.d.resize(size_t(kOuterRows * n_blocks));
+  o.c128.resize(size_t(kOuterRows * n_blocks));
+  for (int r = 0; r < rows; ++r) {
+    const uint8_t* wr = a.w_row(r0 + r);
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const uint8_t* blk = wr + size_t(b) * W::kBytes;
+      const __m256i c = signed_codes<W>(blk);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.codes.data() + size_t((r * n_blocks + b) * kQK)), c);
+      // sum of the 32 signed bytes: vpdpbusd against 1s (u8) as the unsigned side.
+      const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), c);
+      __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+      o.c128[size_t(r * n_blocks + b)] = 128 * _mm_cvtsi128_si32(h);
+      o.d[size_t(r * n_blocks + b)] = half_to_float(blk);  // d is the first field of every symmetric block
+    }
+  }
+}
+
+template <typename W, int R>
+void outer_pass(const GemmArgs& a, const OuterRows& rows, int64_t n_blocks, const OuterBlock* tile, int64_t r0,
+                int64_t t0) {
+  __m512 acc[R];
+  for (auto& v : acc) v = _mm512_setzero_ps();
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const OuterBlock& tb = tile[b];
+    __m512i even[R], odd[R];
+    for (int r = 0; r < R; ++r) even[r] = odd[r] = _mm512_setzero_si512();
+    const uint8_t* code[R];
+    for (int r = 0; r < R; ++r) code[r] = rows.codes.data() + size_t((r * n_blocks + b) * kQK);
+    for (int g = 0; g < 8; g += 2) {
+      const __m512i u0 = _mm512_load_si512(tb.ua[g]);
+      const __m512i u1 = _mm512_load_si512(tb.ua[g + 1]);
+      for (int r = 0; r < R; ++r) {
+        even[r] = _mm512_dpbusd_epi32(even[r], u0, _mm512_set1_epi32(load_unaligned<int32_t>(code[r] + 4 * g)));
+        odd[r] = _mm512_dpbusd_epi32(odd[r], u1, _mm512_set1_epi32(load_unaligned<int32_t>(code[r] + 4 * g + 4)));
+      }
+    }
+    __m512i off = _mm512_setzero_si512();
+    if constexpr (kCodeOffset<W> != 0) off = _mm512_mullo_epi32(_mm512_load_si512(tb.sum), _mm512_set1_epi32(kCodeOffset<W>));
+    const __m512 da = _mm512_load_ps(tb.d);
+    for (int r = 0; r < R; ++r) {
+      const size_t i = size_t(r * n_blocks + b);
+      const __m512i corr = _mm512_add_epi32(_mm512_set1_epi32(rows.c128[i]), off);
+      const __m512i isum = _mm512_sub_epi32(_mm512_add_epi32(even[r], odd[r]), corr);
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(_mm512_set1_ps(rows.d[i]), da), acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    alignas(64) float v[kTileTokens];
+    _mm512_store_ps(v, acc[r]);
+    for (int t = 0; t < kTileTokens; ++t) a.at(r0 + r, t0 + t) = v[t];
+  }
+}
+
+template <typename W>
+void outer_gemm(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* act, size_t act_stride,
+                int64_t n_tokens, float* out, size_t out_stride) {
+  constexpr DotKernel kTiled = quant_kernel<W>();
+  if (n_tokens < kTileTokens) {
+    kTiled.gemm(n, w, w_stride, n_rows, act, act_stride, n_tokens, out, out_stride);
+    return;
+  }
+  const GemmArgs a{n, static_cast<const uint8_t*>(w), w_stride, static_cast<const uint8_t*>(act), act_stride, out,
+                   out_stride};
+  const int64_t n_blocks = n / kQK;
+  const int64_t n_tiles = n_tokens / kTileTokens;
+  thread_local std::vector<OuterBlock> tiles;
+  thread_local OuterRows rows;
+  tiles.resize(size_t(n_tiles * n_blocks));
+  for (int64_t i = 0; i < n_tiles; ++i) build_outer_tile(a.act, act_stride, kTileTokens * i, n_blocks, &tiles[size_t(i * n_blocks)]);
+  for (int64_t r0 = 0; r0 < n_rows; r0 += kOuterRows) {
+    const int nr = int(std::min<int64_t>(kOuterRows, n_rows - r0));
+    unpack_rows<W>(a, r0, nr, n_blocks, rows);
+    for (int64_t i = 0; i < n_tiles; ++i) {
+      const OuterBlock* tile = &tiles[size_t(i * n_blocks)];
+      switch (nr) {
+        case 4: outer_pass<W, 4>(a, rows, n_blocks, tile, r0, kTileTokens * i); break;
+        case 3: outer_pass<W, 3>(a, rows, n_blocks, tile, r0, kTileTokens * i); break;
+        case 2: outer_pass<W, 2>(a, rows, n_blocks, tile, r0, kTileTokens * i); break;
+        default: outer_pass<W, 1>(a, rows, n_blocks, tile, r0, kTileTokens * i); break;
+      }
+    }
+  }
+  if (const int64_t rest = n_tokens - kTileTokens * n_tiles; rest > 0) {
+    kTiled.gemm(n, w, w_stride, n_rows, a.act + size_t(kTileTokens * n_tiles) * act_stride, act_stride, rest,
+                out + size_t(kTileTokens * n_tiles) * out_stride, out_stride);
+  }
+}
+
+template <typename W>
+constexpr DotKernel outer_kernel() {
+  return DotKernel{TensorType::Q8_0, quantize_8bit<false>, outer_gemm<W>};
+}
+
+constexpr DotKernel kOuterQ4_0 = outer_kernel<Q4_0>();
+constexpr DotKernel kOuterQ5_0 = outer_kernel<Q5_0>();
+constexpr DotKernel kOuterQ8_0 = outer_kernel<Q8_0>();
+
+}  // namespace
+
+namespace detail {
+const DotKernel* avx512_legacy_kernel(TensorType w) {
+  switch (w) {
+    case TensorType::Q4_0: return &kOuterQ4_0;
+    case TensorType::Q5_0: return &kOuterQ5_0;
+    case TensorType::Q8_0: return &kOuterQ8_0;
+    default: return x86_legacy_kernel(w);
+  }
+}
+}  // namespace detail
+
+}  // namespace dhi::kernels::cpu
