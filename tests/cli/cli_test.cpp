@@ -77,10 +77,10 @@ TEST(CliRun, StopStringEndsGeneration) {
 }
 
 TEST(CliRun, CtrlCStopsGenerationCleanly) {
-  // A context far beyond what 1.5 s of generation fills; SIGINT (what Ctrl-C
+  // A context far beyond what 3 s of generation fills; SIGINT (what Ctrl-C
   // sends) must end generation at the next token with a normal exit and output.
   std::string out = ::testing::TempDir() + "/dhi_sigint.json";
-  std::string cmd = "timeout --preserve-status -s INT 1.5 " + dhi_binary() + " run -m " +
+  std::string cmd = "timeout --preserve-status -s INT 3 " + dhi_binary() + " run -m " +
                     shell_quote(stories()) + " --raw --json -p 'Once upon a time' -n -1 " +
                     "--ctx 200000 --temp 0.8 --seed 1 >" + out + " 2>/dev/null";
   int status = std::system(cmd.c_str());
