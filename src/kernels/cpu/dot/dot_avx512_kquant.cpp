@@ -49,6 +49,43 @@ struct Q4K512 : KqQ4K {
     const __m512i q = _mm512_broadcast_i64x4(kq_load256(b + offsetof(BlockQ4_K, qs) + 32 * P));
     return _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xffff0000u, q, 4), _mm512_set1_epi8(15));
   }
+
+  // kq_vec_scales_k4 for four blocks at once, one per 128-bit lane: the same
+  // byte shuffles, masks and shifts (so the same values), a quarter of the
+  // instructions per block. Decode unpacks scales for every row of every
+  // super-block, so they are a fifth of its instructions.
+  static void scales4(const Q4K512* w, KqVecScales* o) {
+    __m512i x = _mm512_castsi128_si512(kq_load128(w[0].b));
+    x = _mm512_inserti32x4(x, kq_load128(w[1].b), 1);
+    x = _mm512_inserti32x4(x, kq_load128(w[2].b), 2);
+    x = _mm512_inserti32x4(x, kq_load128(w[3].b), 3);
+    const auto each = [](__m128i v) { return _mm512_broadcast_i32x4(v); };
+    const __m512i a =
+        _mm512_shuffle_epi8(x, each(_mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, -1, -1, -1, -1)));
+    const __m512i c =
+        _mm512_shuffle_epi8(x, each(_mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 12, 13, 14, 15)));
+    const __m512i h =
+        _mm512_shuffle_epi8(x, each(_mm_setr_epi8(-1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, 8, 9, 10, 11)));
+    const __m512i mask_a = each(_mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0));
+    const __m512i low = _mm512_or_si512(_mm512_and_si512(a, mask_a),
+                                        _mm512_and_si512(_mm512_srli_epi16(c, 4), _mm512_set1_epi8(15)));
+    const __m512i r = _mm512_or_si512(low, _mm512_and_si512(_mm512_srli_epi16(h, 2), _mm512_set1_epi8(0x30)));
+    const __m512i s = _mm512_unpacklo_epi8(r, r);
+    const __m512i m = _mm512_unpackhi_epi8(r, r);
+    // d, dmin of block i are halves 8i and 8i+1 of x.
+    const __m256i dd16 = _mm512_castsi512_si256(
+        _mm512_permutexvar_epi16(_mm512_zextsi256_si512(_mm256_setr_epi16(0, 1, 8, 9, 16, 17, 24, 25, 0, 0, 0, 0,
+                                                                           0, 0, 0, 0)),
+                                 x));
+    alignas(32) float dd[8];
+    _mm256_store_ps(dd, _mm256_cvtph_ps(_mm256_castsi256_si128(dd16)));
+    kq_unroll<4>([&]<int I>() {
+      o[I].s = _mm256_cvtepu8_epi16(_mm512_extracti32x4_epi32(s, I));
+      o[I].m = _mm256_cvtepu8_epi16(_mm512_extracti32x4_epi32(m, I));
+      o[I].d = dd[2 * I];
+      o[I].c = dd[2 * I + 1];
+    });
+  }
 };
 
 // Q6_K: W_p's 64 low nibbles are one 64-byte load of ql (nibble p%2), its high
@@ -98,7 +135,13 @@ struct Kernel {
         for (int r = 0; r < R; ++r) {
           w[r] = W{{wrow[r] + size_t(b) * W::kBytes}};
           kq_prefetch<W::kBytes>(wrow[r], size_t(R) * g.w_stride + size_t(b) * W::kBytes);
-          w[r].scales(sc[r]);
+        }
+        if constexpr (R == 4 && requires { W::scales4(w, sc); }) {
+          W::scales4(w, sc);
+        } else {
+          for (int r = 0; r < R; ++r) w[r].scales(sc[r]);
+        }
+        for (int r = 0; r < R; ++r) {
           d[r] = sc[r].d;
           dmin[r] = sc[r].c;
           lanes[r] = _mm512_permutexvar_epi16(lane_idx, _mm512_zextsi256_si512(sc[r].s));
