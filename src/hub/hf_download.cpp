@@ -103,7 +103,9 @@ Error http_error(const HubConfig& cfg, const std::string& repo, const std::strin
 
 // HEAD on the resolve URL, following only same-site (relative) redirects such
 // as a renamed repository; the CDN redirect is where the metadata headers are.
-Expected<FileMeta> head_meta(const HubConfig& cfg, const HfTarget& t, const std::string& what) {
+// `reached` tells a refusal by the hub from a network failure.
+Expected<FileMeta> head_meta(const HubConfig& cfg, const HfTarget& t, const std::string& what, bool& reached) {
+  reached = false;
   HttpRequest req;
   req.url = cfg.endpoint + "/" + t.repo + "/resolve/" + url_encode_path(t.revision) + "/" + url_encode_path(t.file);
   req.headers = auth_headers(cfg);
@@ -112,7 +114,10 @@ Expected<FileMeta> head_meta(const HubConfig& cfg, const HfTarget& t, const std:
   req.follow_redirects = false;
   HttpResponse r;
   for (int hop = 0;; ++hop) {
-    DHI_ASSIGN_OR_RETURN(r, http_head(req));
+    auto head = http_head(req);
+    if (!head) return make_error("cannot reach the hub: ", head.error().message);
+    reached = true;
+    r = std::move(head).value();
     const std::string location = header(r.headers, "location");
     if (r.status >= 300 && r.status < 400 && !location.empty() && location[0] == '/' && hop < 5) {
       req.url = origin_of(cfg.endpoint) + location;
@@ -299,10 +304,11 @@ Expected<FetchedFile> hf_fetch(const HubConfig& cfg, const HfTarget& t, const Pu
     return make_error(what, " is not in the cache (", cfg.cache_dir, ") and offline mode forbids downloading it");
   }
 
-  auto meta = head_meta(cfg, t, what);
+  bool reached = false;
+  auto meta = head_meta(cfg, t, what, reached);
   if (!meta) {
     // No network: a cached copy is still good (huggingface_hub does the same).
-    if (auto f = cached()) {
+    if (auto f = cached(); f && !reached) {
       if (opts.on_note) opts.on_note("cannot reach " + cfg.endpoint + " (" + meta.error().message + "); using the cached copy");
       return *f;
     }

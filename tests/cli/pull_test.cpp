@@ -293,6 +293,10 @@ TEST_F(PullTest, OfflineUsesTheCacheAndNeverTheNetwork) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("architecture: llama"), std::string::npos) << r.out;
   EXPECT_TRUE(hub.stats()["requests"].empty());
+  // `pull` asks the hub; when it cannot be reached, the cached copy stands.
+  r = run_dhi_env(env("http://127.0.0.1:1"), "pull deepseek-r1:1.5b");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("using the cached copy"), std::string::npos) << r.err;
 }
 
 // An Ollama store: manifests/registry.ollama.ai/library/NAME/TAG pointing to blobs/sha256-<hex>.
