@@ -43,7 +43,10 @@ std::string DownloadProgress::line(const hub::PullProgress& p, double seconds) c
   if (terminal_) {
     constexpr int kWidth = 30;
     const int filled = p.total ? int(double(kWidth) * double(p.done) / double(p.total)) : kWidth;
-    s = "[" + std::string(size_t(filled), '#') + std::string(size_t(kWidth - filled), '.') + "] ";
+    s.assign(1, '[');
+    s.append(size_t(filled), '#');
+    s.append(size_t(kWidth - filled), '.');
+    s += "] ";
   }
   char buf[160];
   std::snprintf(buf, sizeof buf, "%3d%% %s / %s, %s/s, ETA %s", percent, human_size(p.done).c_str(),

@@ -105,7 +105,10 @@ std::string catalog_name_of(const std::string& repo, const std::string& file) {
     for (std::string_view q : catalog_quants()) {
       if (file != std::string(m.file_prefix) + "-" + upper(std::string(q)) + ".gguf") continue;
       std::string name = std::string(m.family) + ":" + std::string(m.size);
-      if (q != catalog_quants()[0]) name += "-" + std::string(q);
+      if (q != catalog_quants()[0]) {
+        name += '-';
+        name += q;
+      }
       return name;
     }
   }
