@@ -206,7 +206,10 @@ Status download_blob(const HubConfig& cfg, const HfTarget& t, const FileMeta& me
     if (attempt > opts.max_attempts)
       return make_error(what, ": download failed after ", opts.max_attempts, " attempts (", last_error,
                         "); ", human(offset), " of ", human(meta.size), " kept, run again to resume");
-    if (attempt > 1) std::this_thread::sleep_for(std::chrono::milliseconds(300 * (attempt - 1)));
+    if (attempt > 1) {
+      if (opts.on_note) opts.on_note(last_error + "; resuming at " + human(offset));
+      std::this_thread::sleep_for(std::chrono::milliseconds(300 * (attempt - 1)));
+    }
     if (::lseek(fd.fd, off_t(offset), SEEK_SET) < 0 || ::ftruncate(fd.fd, off_t(offset)) != 0)
       return make_error("cannot seek in ", partial, ": ", std::strerror(errno));
     req.range = offset > 0 ? std::to_string(offset) + "-" : "";

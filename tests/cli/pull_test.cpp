@@ -173,6 +173,7 @@ TEST_F(PullTest, ConnectionCutHalfWayIsResumedWithRange) {
   EXPECT_EQ(gets[0]["range"], "");
   EXPECT_EQ(gets[1]["range"], "bytes=" + std::to_string(source.size() / 2) + "-");
   EXPECT_EQ(hub.stats()["bytes_served"], source.size());
+  EXPECT_NE(r.err.find("resuming at"), std::string::npos) << r.err;
 }
 
 TEST_F(PullTest, ConnectionThatKeepsFailingKeepsThePartialFile) {
