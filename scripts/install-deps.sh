@@ -8,6 +8,7 @@ packages=(
   libpcre2-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
+  libcurl4-openssl-dev libssl-dev python3
 )
 
 missing=()

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "dhi_git_revision.h"
 #include "engine/bandwidth.h"
 #include "engine/bench.h"
@@ -23,6 +24,7 @@ struct BenchOptions {
   bool bandwidth_only = false;
   double bandwidth_gbs = 0;  // > 0: given, not measured
   uint32_t bandwidth_mib = 1024;
+  bool offline = false;
 };
 
 std::string cpu_model() {
@@ -71,8 +73,9 @@ Status bandwidth_only(const BenchOptions& o) {
   return {};
 }
 
-Status bench(const BenchOptions& o) {
-  if (o.bench.model_path.empty()) return make_error("bench: give a model (-m MODEL.gguf) or --bandwidth");
+Status bench(BenchOptions& o) {
+  if (o.bench.model_path.empty()) return make_error("bench: give a model (-m MODEL.gguf or a name) or --bandwidth");
+  DHI_ASSIGN_OR_RETURN(o.bench.model_path, resolve_model_arg(o.bench.model_path, o.offline));
   const bool progress = !o.json;
   DHI_ASSIGN_OR_RETURN(engine::BenchResult r,
                        engine::run_bench(o.bench, [&](int32_t rep, const engine::BenchRun& run) {
@@ -157,7 +160,8 @@ Status bench(const BenchOptions& o) {
 void register_bench(CLI::App& app, Action& action) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand("bench", "Measure model speed and memory bandwidth");
-  cmd->add_option("-m,--model", o->bench.model_path, "GGUF model file");
+  cmd->add_option("model,-m,--model", o->bench.model_path, "GGUF model file or model name");
+  add_offline_flag(*cmd, o->offline);
   cmd->add_option("-p,--n-prompt", o->bench.n_prompt, "Prompt tokens")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("-n,--n-gen", o->bench.n_gen, "Generated tokens")->check(CLI::Range(0, 1 << 20));
   cmd->add_option("-t,--threads", o->bench.n_threads, "CPU threads (0: all cores)")->check(CLI::Range(0, 1024));

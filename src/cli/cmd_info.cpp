@@ -13,6 +13,7 @@ namespace {
 struct InfoOptions {
   std::string model_path;
   uint32_t n_ctx = 4096;
+  bool offline = false;
 };
 
 std::string human_bytes(uint64_t b) {
@@ -27,8 +28,9 @@ std::string human_bytes(uint64_t b) {
 }
 
 Status info(const InfoOptions& o) {
-  DHI_ASSIGN_OR_RETURN(auto file, open_gguf(o.model_path));
-  std::printf("file:         %s (GGUF v%u, %s)\n", o.model_path.c_str(), file->version(),
+  DHI_ASSIGN_OR_RETURN(const std::string path, resolve_model_arg(o.model_path, o.offline));
+  DHI_ASSIGN_OR_RETURN(auto file, open_gguf(path));
+  std::printf("file:         %s (GGUF v%u, %s)\n", path.c_str(), file->version(),
               human_bytes(file->file_size()).c_str());
   std::printf("architecture: %s\n",
               file->get_string_or("general.architecture", "(none)")->c_str());
@@ -86,7 +88,8 @@ Status info(const InfoOptions& o) {
 void register_info(CLI::App& app, Action& action) {
   auto opts = std::make_shared<InfoOptions>();
   CLI::App* cmd = app.add_subcommand("info", "Describe a GGUF model file");
-  cmd->add_option("model", opts->model_path, "GGUF file")->required();
+  cmd->add_option("model", opts->model_path, "GGUF file or model name")->required();
+  add_offline_flag(*cmd, opts->offline);
   cmd->add_option("-c,--ctx", opts->n_ctx, "Context length for the memory estimate")
       ->check(CLI::Range(1u, 1u << 24));
   cmd->callback([opts, &action] { action = [opts] { return info(*opts); }; });

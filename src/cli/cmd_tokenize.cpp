@@ -16,12 +16,14 @@ struct TokenizeOptions {
   bool no_bos = false;
   bool no_special = false;
   bool pieces = false;
+  bool offline = false;
 };
 
 Status tokenize(const TokenizeOptions& o) {
-  DHI_ASSIGN_OR_RETURN(auto file, open_gguf(o.model_path));
+  DHI_ASSIGN_OR_RETURN(const std::string path, resolve_model_arg(o.model_path, o.offline));
+  DHI_ASSIGN_OR_RETURN(auto file, open_gguf(path));
   auto tokenizer = tok::Tokenizer::from_gguf(*file);
-  if (!tokenizer) return make_error(o.model_path, ": ", tokenizer.error().message);
+  if (!tokenizer) return make_error(path, ": ", tokenizer.error().message);
   bool add_bos = tokenizer->add_bos() && !o.no_bos;
   std::vector<int32_t> ids = tokenizer->encode(o.text, add_bos, !o.no_special);
   if (o.pieces) {
@@ -48,7 +50,8 @@ Status tokenize(const TokenizeOptions& o) {
 void register_tokenize(CLI::App& app, Action& action) {
   auto opts = std::make_shared<TokenizeOptions>();
   CLI::App* cmd = app.add_subcommand("tokenize", "Print the token ids of a text");
-  cmd->add_option("-m,--model", opts->model_path, "GGUF model or vocab file")->required();
+  cmd->add_option("-m,--model", opts->model_path, "GGUF model or vocab file, or a model name")->required();
+  add_offline_flag(*cmd, opts->offline);
   cmd->add_option("text", opts->text, "Text to tokenize")->required();
   cmd->add_flag("--no-bos", opts->no_bos, "Do not add the BOS token");
   cmd->add_flag("--no-special", opts->no_special,

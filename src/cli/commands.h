@@ -20,5 +20,8 @@ void register_tokenize(CLI::App& app, Action& action);
 void register_info(CLI::App& app, Action& action);
 void register_bench(CLI::App& app, Action& action);
 void register_synth(CLI::App& app, Action& action);
+void register_pull(CLI::App& app, Action& action);
+void register_ls(CLI::App& app, Action& action);
+void register_rm(CLI::App& app, Action& action);
 
 }  // namespace dhi::cli

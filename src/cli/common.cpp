@@ -1,5 +1,8 @@
 #include "cli/common.h"
 
+#include "cli/progress.h"
+#include "hub/resolve.h"
+
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -29,6 +32,22 @@ void install_interrupt_handler() {
   sa.sa_handler = on_sigint;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
+}
+
+Expected<std::string> resolve_model_arg(const std::string& name_or_path, bool offline) {
+  hub::HubConfig cfg = hub::HubConfig::from_env();
+  cfg.offline = cfg.offline || offline;
+  DownloadProgress progress(stderr_is_terminal());
+  hub::PullOptions opts = progress.pull_options();
+  opts.cancel = &interrupt_flag();
+  auto resolved = hub::resolve_model(cfg, name_or_path, opts);
+  progress.finish(resolved.ok() && resolved->source == hub::ModelSource::Downloaded);
+  if (!resolved) return resolved.error();
+  return resolved->path;
+}
+
+void add_offline_flag(CLI::App& cmd, bool& offline) {
+  cmd.add_flag("--offline", offline, "Never touch the network: use cached models only (also HF_HUB_OFFLINE=1)");
 }
 
 Expected<std::unique_ptr<gguf::GgufFile>> open_gguf(const std::string& path) {
@@ -83,7 +102,11 @@ Expected<chat::TemplateFamily> choose_template(const gguf::GgufFile& file,
 }
 
 void add_generation_options(CLI::App& cmd, GenerationOptions& o) {
-  cmd.add_option("-m,--model", o.model_path, "GGUF model file")->required();
+  cmd.add_option("model,-m,--model", o.model_path,
+                 "GGUF file or model name (deepseek-r1:1.5b, hf://OWNER/REPO/FILE.gguf, OWNER/REPO:QUANT, "
+                 "an Ollama NAME:TAG); pulled on first use")
+      ->required();
+  add_offline_flag(cmd, o.offline);
   cmd.add_option("-n,--n-predict", o.n_predict, "Tokens to generate (-1: until the model stops)")
       ->check(CLI::Range(-1, 1 << 30));
   cmd.add_option("-c,--ctx", o.n_ctx, "Context length (0: the model's, capped at 4096)")
@@ -117,7 +140,9 @@ void add_generation_options(CLI::App& cmd, GenerationOptions& o) {
 
 Status finalize_generation_options(GenerationOptions& o) {
   if (!o.seed_given) o.sampling.seed = std::random_device{}();
-  return sampling::validate(o.sampling);
+  DHI_TRY(sampling::validate(o.sampling));
+  DHI_ASSIGN_OR_RETURN(o.model_path, resolve_model_arg(o.model_path, o.offline));
+  return {};
 }
 
 }  // namespace dhi::cli

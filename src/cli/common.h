@@ -1,6 +1,7 @@
-// Shared plumbing of the `dhi` subcommands: loading a model file with a progress
-// line, choosing the chat template, Ctrl-C handling and the options that several
-// subcommands accept.
+// Shared plumbing of the `dhi` subcommands: turning a model name into a file
+// (pulling it with a progress bar when needed), loading a model file with a
+// progress line, choosing the chat template, Ctrl-C handling and the options
+// that several subcommands accept.
 #pragma once
 
 #include <atomic>
@@ -21,6 +22,14 @@ class App;
 }
 
 namespace dhi::cli {
+
+// The one place a model argument becomes a file: an existing path as is, else a
+// name (catalog, hf://, OWNER/REPO:QUANT, Ollama) from the caches, else pulled
+// from the hub with progress on stderr; `offline` (or HF_HUB_OFFLINE=1) never
+// touches the network.
+Expected<std::string> resolve_model_arg(const std::string& name_or_path, bool offline);
+// `--offline` for a subcommand that takes a model.
+void add_offline_flag(CLI::App& cmd, bool& offline);
 
 // A model file with everything read from it. The GGUF mapping is owned here and
 // outlives the model, whose tensors point into it.
@@ -43,7 +52,8 @@ Expected<chat::TemplateFamily> choose_template(const gguf::GgufFile& file,
 
 // Sampling and generation options shared by `run` and `chat`.
 struct GenerationOptions {
-  std::string model_path;
+  std::string model_path;  // a path or a model name until resolve_model_arg
+  bool offline = false;
   int32_t n_predict = -1;
   uint32_t n_ctx = 0;
   int32_t n_threads = 0;
@@ -55,7 +65,8 @@ struct GenerationOptions {
   std::string reasoning_mode = "auto";  // show | dim | hide | auto
 };
 void add_generation_options(CLI::App& cmd, GenerationOptions& opts);
-// Fills in a random seed when none was given and validates the sampling values.
+// Fills in a random seed when none was given, validates the sampling values,
+// then resolves the model argument to a file (pulling it when needed).
 Status finalize_generation_options(GenerationOptions& opts);
 
 // Ctrl-C: the first press sets the flag (generation stops cleanly at the next
