@@ -72,10 +72,11 @@ Generation::Step Generation::done_with(Step s, FinishReason reason) {
   // is released when generation ends without a stop-string match.
   if (!stops_.stopped()) {
     auto tail = stops_.push(decoder_.flush());
-    s.text += tail.emit;
-    if (!tail.stopped) s.text += stops_.flush();
+    std::string rest = std::move(tail.emit);
+    if (!tail.stopped) rest += stops_.flush();
+    text_ += rest;
+    s.text += rest;
   }
-  text_ += s.text;
   s.done = true;
   s.finish = reason;
   return s;
@@ -97,10 +98,10 @@ Expected<Generation::Step> Generation::step(std::span<const float> logits, int64
 
   auto matched = stops_.push(decoder_.push(s.token));
   s.text = std::move(matched.emit);
+  text_ += s.text;
   if (matched.stopped) {
     // The stop string's tokens stay in the cache; the next prompt's prefix
     // match decides what is reused.
-    text_ += s.text;
     s.done = true;
     s.finish = FinishReason::Stop;
     return s;

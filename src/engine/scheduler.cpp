@@ -112,6 +112,9 @@ void Scheduler::publish_stats() {
 
 // The free slot whose cache shares the longest prefix with `prompt`; among
 // equals, the least recently used (its cache is the least likely to be wanted).
+// A slot that would keep less than half of its cache counts as sharing
+// nothing: a shared BOS or system prompt should not evict a conversation that
+// an empty or older slot could make room for.
 int32_t Scheduler::pick_slot(const std::vector<int32_t>& prompt) const {
   int32_t best = -1;
   size_t best_common = 0;
@@ -121,6 +124,7 @@ int32_t Scheduler::pick_slot(const std::vector<int32_t>& prompt) const {
     size_t common = 0;
     while (common < s.cached.size() && common < prompt.size() && s.cached[common] == prompt[common])
       ++common;
+    if (2 * common < s.cached.size()) common = 0;
     if (best < 0 || common > best_common ||
         (common == best_common && s.last_used < slots_[size_t(best)].last_used)) {
       best = int32_t(i);
