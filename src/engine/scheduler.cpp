@@ -70,7 +70,8 @@ SubmitResult Scheduler::submit(Request request) {
       r.message = "the server is shutting down";
       return r;
     }
-    if (int32_t(queue_.size()) >= params_.max_queue) {
+    // Requests about to take a free slot do not count against the queue.
+    if (int32_t(queue_.size()) >= params_.max_queue + (n_slots() - held_)) {
       r.status = SubmitStatus::QueueFull;
       r.message = "all " + std::to_string(slots_.size()) + " slots are busy and " +
                   std::to_string(queue_.size()) + " requests are waiting; retry later";
@@ -164,6 +165,7 @@ void Scheduler::admit() {
     s.request = std::move(request);
     s.handle = std::move(handle);
     s.gen = std::make_unique<Generation>(tokenizer_, s.request.limits, s.request.prompt);
+    ++held_;
     s.admitted = ++clock_;
     s.last_used = clock_;
     stats_.prompt_reused += common;
@@ -183,6 +185,10 @@ void Scheduler::finish(Slot& s, FinishReason reason, std::string text, std::stri
   e.gen_tokens = s.gen ? int32_t(s.gen->tokens().size()) : 0;
   s.handle->push(std::move(e));
   s.handle.reset();
+  {
+    std::lock_guard lock(mu_);
+    --held_;
+  }
   s.gen.reset();
   s.pending = -1;
   s.last_used = ++clock_;

@@ -137,10 +137,11 @@ class Scheduler {
   model::Batch batch_;
   uint64_t clock_ = 0;
 
-  mutable std::mutex mu_;  // guards queue_, shutdown_, stats_
+  mutable std::mutex mu_;  // guards queue_, shutdown_, held_, stats_
   std::condition_variable cv_;
   std::deque<std::pair<Request, std::shared_ptr<RequestHandle>>> queue_;
   bool shutdown_ = false;
+  int32_t held_ = 0;  // slots with a request (admitted under mu_, so submit() sees free ones)
   SchedulerStats stats_;
 };
 

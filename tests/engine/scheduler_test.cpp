@@ -220,6 +220,21 @@ TEST(Scheduler, FullQueueIsRefused) {
   EXPECT_EQ(q.tokens.size(), 4u);
 }
 
+TEST(Scheduler, NoQueueStillFillsFreeSlots) {
+  Loaded l = stories();
+  ASSERT_TRUE(l.model);
+  Running run(l, 2, {.max_queue = 0, .prefill_chunk = 128});
+  auto p = l.tokenizer->encode("Once upon a time", true, false);
+  auto a = run.sched->submit(greedy(p, 100000)), b = run.sched->submit(greedy(p, 100000));
+  EXPECT_EQ(a.status, SubmitStatus::Accepted);
+  EXPECT_EQ(b.status, SubmitStatus::Accepted);
+  EXPECT_EQ(run.sched->submit(greedy(p, 4)).status, SubmitStatus::QueueFull);
+  a.handle->cancel();
+  b.handle->cancel();
+  collect(a.handle);
+  collect(b.handle);
+}
+
 TEST(Scheduler, CancelledRequestFreesItsSlot) {
   Loaded l = stories();
   ASSERT_TRUE(l.model);
