@@ -115,7 +115,7 @@ void raw_exchange(int port, const std::string& bytes) {
 
 TEST(ServerFuzz, MalformedRequestsNeverCrashOrLeakSlots) {
   ServeProcess server;
-  ASSERT_TRUE(server.start({"-m", stories_model(), "--parallel", "2", "--queue", "2", "--ctx", "64",
+  ASSERT_TRUE(server.start({"-m", stories_model(), "--chat-template", "chatml", "--parallel", "2", "--queue", "2", "--ctx", "64",
                             "--max-body", "16384", "--api-key", "k"}))
       << server.stderr_text();
   const int port = server.port();
