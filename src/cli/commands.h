@@ -21,5 +21,6 @@ void register_info(CLI::App& app, Action& action);
 void register_bench(CLI::App& app, Action& action);
 void register_synth(CLI::App& app, Action& action);
 void register_serve(CLI::App& app, Action& action);
+void register_bench_serve(CLI::App& app, Action& action);
 
 }  // namespace dhi::cli
