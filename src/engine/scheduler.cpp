@@ -137,18 +137,20 @@ int32_t Scheduler::pick_slot(const std::vector<int32_t>& prompt) const {
 
 void Scheduler::admit() {
   std::lock_guard lock(mu_);
+  // Requests cancelled while waiting leave the queue at once, wherever they are.
+  std::erase_if(queue_, [](auto& entry) {
+    auto& [request, handle] = entry;
+    if (!handle->cancelled()) return false;
+    Event e;
+    e.final = true;
+    e.finish = FinishReason::Cancelled;
+    e.time = Clock::now();
+    e.prompt_tokens = int32_t(request.prompt.size());
+    handle->push(std::move(e));
+    return true;
+  });
   while (!queue_.empty()) {
     auto& [request, handle] = queue_.front();
-    if (handle->cancelled()) {
-      Event e;
-      e.final = true;
-      e.finish = FinishReason::Cancelled;
-      e.time = Clock::now();
-      e.prompt_tokens = int32_t(request.prompt.size());
-      handle->push(std::move(e));
-      queue_.pop_front();
-      continue;
-    }
     const int32_t index = pick_slot(request.prompt);
     if (index < 0) break;
     Slot& s = slots_[size_t(index)];

@@ -155,7 +155,7 @@ void Server::routes() {
     return json{{"id", opts_.model_id}, {"object", "model"}, {"created", 0}, {"owned_by", "dhi"}};
   };
   h.Get("/v1/models", [this, model_object](const httplib::Request&, httplib::Response& res) {
-    res.set_content(json{{"object", "list"}, {"data", json::array({model_object()})}}.dump(), "application/json");
+    res.set_content(dump(json{{"object", "list"}, {"data", json::array({model_object()})}}), "application/json");
     metrics_.count_request("models", 200);
   });
   h.Get(R"(/v1/models/(.+))", [this, model_object](const httplib::Request& req, httplib::Response& res) {
@@ -167,7 +167,7 @@ void Server::routes() {
       e.message = "the model '" + std::string(req.matches[1]) + "' does not exist";
       return reply_error(res, "models", e);
     }
-    res.set_content(model_object().dump(), "application/json");
+    res.set_content(dump(model_object()), "application/json");
     metrics_.count_request("models", 200);
   });
   h.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {

@@ -350,3 +350,36 @@ TEST_F(OneSlotServer, SigtermEndsOpenStreamsAndExitsZero) {
 
 }  // namespace
 }  // namespace dhi::test
+
+namespace dhi::test {
+namespace {
+
+TEST(BenchServe, ReportsEveryConcurrencyLevel) {
+  const std::string out_path = temp_path("bench.json");
+  const std::string cmd = dhi_binary() + " bench-serve -m " + stories_model() +
+                          " --ctx 128 --concurrency 1,3 --requests 2 -n 6 -p 5 --json >" + out_path + " 2>&1";
+  const int status = std::system(cmd.c_str());
+  const std::string out = read_file(out_path);
+  std::remove(out_path.c_str());
+  ASSERT_EQ(status, 0) << out;
+  json j = json::parse(out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << out;
+  EXPECT_EQ(j["slots"], 3);
+  ASSERT_EQ(j["levels"].size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const json& l = j["levels"][i];
+    const int c = i == 0 ? 1 : 3;
+    EXPECT_EQ(l["concurrency"], c);
+    EXPECT_EQ(l["requests"], 2 * c);
+    EXPECT_EQ(l["failed"], 0);
+    // stories260K may end a story early, never run past max_tokens.
+    EXPECT_GT(l["generated_tokens"].get<int>(), 0);
+    EXPECT_LE(l["generated_tokens"].get<int>(), 6 * 2 * c);
+    EXPECT_GT(l["tokens_per_s"].get<double>(), 0);
+    EXPECT_GT(l["ttft_p50_ms"].get<double>(), 0);
+    EXPECT_GE(l["ttft_p99_ms"].get<double>(), l["ttft_p50_ms"].get<double>());
+  }
+}
+
+}  // namespace
+}  // namespace dhi::test
