@@ -333,7 +333,10 @@ Expected<int> Server::bind() {
   return port;
 }
 
-void Server::listen() { http_->listen_after_bind(); }
+void Server::listen() {
+  listening_ = true;
+  http_->listen_after_bind();
+}
 
 void Server::attach(const Engine& engine) {
   std::lock_guard lock(engine_mu_);
@@ -344,6 +347,10 @@ void Server::stop(int drain_ms) {
   stopping_ = true;
   const auto deadline = engine::Clock::now() + std::chrono::milliseconds(drain_ms);
   while (in_flight_.load() > 0 && engine::Clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  // cpp-httplib's stop() does nothing before its loop runs, and that loop
+  // would then never end: a stop right after starting listen() on another
+  // thread waits (briefly) for the loop to run.
+  for (int i = 0; !(listening_ && http_->is_running()) && i < 2000; ++i) std::this_thread::sleep_for(1ms);
   http_->stop();
 }
 

@@ -82,6 +82,7 @@ class Server {
   std::mutex engine_mu_;
   std::optional<Engine> engine_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> listening_{false};
   std::atomic<int> in_flight_{0};
   std::atomic<uint64_t> next_id_{0};
   uint64_t id_salt_;

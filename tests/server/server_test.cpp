@@ -354,6 +354,17 @@ TEST_F(OneSlotServer, SigtermEndsOpenStreamsAndExitsZero) {
 namespace dhi::test {
 namespace {
 
+TEST(Serve, BadModelOrFlagsExitWithAnError) {
+  ServeProcess missing;
+  EXPECT_FALSE(missing.start({"-m", "/nonexistent/model.gguf"}));
+  EXPECT_NE(missing.stderr_text().find("dhi: error:"), std::string::npos) << missing.stderr_text();
+  ServeProcess budget;
+  EXPECT_FALSE(budget.start({"-m", stories_model(), "--parallel", "64", "--ctx", "65536", "--kv-budget", "1"}));
+  EXPECT_NE(budget.stderr_text().find("--kv-budget"), std::string::npos) << budget.stderr_text();
+  ServeProcess bad_port;
+  EXPECT_FALSE(bad_port.start({"-m", stories_model(), "--port", "70000"}));
+}
+
 TEST(BenchServe, ReportsEveryConcurrencyLevel) {
   const std::string out_path = temp_path("bench.json");
   const std::string cmd = dhi_binary() + " bench-serve -m " + stories_model() +
