@@ -42,17 +42,20 @@ Loaded load(const std::string& path) {
 
 Loaded stories() { return load(std::string(DHI_SHARED_DIR) + "/models/stories260K.gguf"); }
 
-// A quantized Qwen2-shaped random model: exercises the 8-bit dot kernels and biases.
-Loaded synth_q8() {
+// A quantized Qwen2-shaped random model: exercises the quantized dot kernels
+// (K-quants need rows of 256) and biases.
+Loaded synth_model(TensorType type) {
   model::SynthSpec spec;
   spec.arch = "qwen2";
   spec.n_vocab = 300;
-  spec.n_embd = 64;
-  spec.weight_type = TensorType::Q8_0;
+  spec.n_embd = type == TensorType::Q8_0 ? 64 : 256;
+  spec.n_ff = 2 * spec.n_embd;
+  spec.weight_type = type;
   spec.seed = 7;
   auto w = model::synth_model(spec);
   EXPECT_TRUE(w.ok()) << w.error().message;
-  const std::string path = ::testing::TempDir() + "/dhi_sched_q8_" + std::to_string(getpid()) + ".gguf";
+  const std::string path = ::testing::TempDir() + "/dhi_sched_" + std::string(tensor_type_name(type)) + "_" +
+                           std::to_string(getpid()) + ".gguf";
   EXPECT_TRUE(w->write_file(path).ok());
   Loaded l = load(path);
   std::remove(path.c_str());  // the mapping stays valid
@@ -153,12 +156,16 @@ void check_concurrent_equals_alone(const Loaded& l) {
 }
 
 TEST(Scheduler, ConcurrentGreedyEqualsAloneStories) { check_concurrent_equals_alone(stories()); }
-TEST(Scheduler, ConcurrentGreedyEqualsAloneQ8) { check_concurrent_equals_alone(synth_q8()); }
+TEST(Scheduler, ConcurrentGreedyEqualsAloneQ8) { check_concurrent_equals_alone(synth_model(TensorType::Q8_0)); }
+TEST(Scheduler, ConcurrentGreedyEqualsAloneQ4K) { check_concurrent_equals_alone(synth_model(TensorType::Q4_K)); }
 
 // Greedy equality depends on this: a sequence's logits do not depend on which
-// other sequences share its batch.
-TEST(Scheduler, BatchedDecodeLogitsEqualSingleSequence) {
-  Loaded l = synth_q8();
+// other sequences share its batch (the one-token and the multi-token matmul
+// paths give bit-identical results), for the weight types served most.
+class BatchedDecode : public ::testing::TestWithParam<TensorType> {};
+
+TEST_P(BatchedDecode, LogitsEqualSingleSequence) {
+  Loaded l = synth_model(GetParam());
   ASSERT_TRUE(l.model);
   auto one = model::Context::create(*l.model, {.n_ctx = 32, .n_seq = 1, .n_threads = 2});
   auto many = model::Context::create(*l.model, {.n_ctx = 32, .n_seq = 6, .n_threads = 2});
@@ -176,6 +183,10 @@ TEST(Scheduler, BatchedDecodeLogitsEqualSingleSequence) {
     for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(x[i], y[i]) << "pos " << pos << " logit " << i;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Types, BatchedDecode,
+                         ::testing::Values(TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::F16),
+                         [](const auto& info) { return std::string(tensor_type_name(info.param)); });
 
 TEST(Scheduler, PromptCacheReusesTheLongestPrefix) {
   Loaded l = stories();
