@@ -157,7 +157,6 @@ void check_concurrent_equals_alone(const Loaded& l) {
 
 TEST(Scheduler, ConcurrentGreedyEqualsAloneStories) { check_concurrent_equals_alone(stories()); }
 TEST(Scheduler, ConcurrentGreedyEqualsAloneQ8) { check_concurrent_equals_alone(synth_model(TensorType::Q8_0)); }
-TEST(Scheduler, ConcurrentGreedyEqualsAloneQ4K) { check_concurrent_equals_alone(synth_model(TensorType::Q4_K)); }
 
 // Greedy equality depends on this: a sequence's logits do not depend on which
 // other sequences share its batch (the one-token and the multi-token matmul
