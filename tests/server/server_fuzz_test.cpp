@@ -119,7 +119,7 @@ TEST(ServerFuzz, MalformedRequestsNeverCrashOrLeakSlots) {
                             "--max-body", "16384", "--api-key", "k"}))
       << server.stderr_text();
   const int port = server.port();
-  constexpr int kThreads = 4, kPerThread = 800;
+  constexpr int kThreads = 4, kPerThread = 500;
   std::atomic<int> bad{0}, answered{0}, generated{0};
   std::vector<std::string> failures(kThreads);
   std::vector<std::thread> threads;
