@@ -5,10 +5,11 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libpcre2-dev nlohmann-json3-dev libcli11-dev
+  libpcre2-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   libcurl4-openssl-dev libssl-dev python3
+  nodejs npm curl
 )
 
 missing=()

@@ -23,5 +23,7 @@ void register_synth(CLI::App& app, Action& action);
 void register_pull(CLI::App& app, Action& action);
 void register_ls(CLI::App& app, Action& action);
 void register_rm(CLI::App& app, Action& action);
+void register_serve(CLI::App& app, Action& action);
+void register_bench_serve(CLI::App& app, Action& action);
 
 }  // namespace dhi::cli

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 
-#include "engine/stop_strings.h"
 
 namespace dhi::engine {
 namespace {
@@ -14,16 +13,6 @@ double ms_since(Clock::time_point t) {
 }
 
 }  // namespace
-
-std::string_view finish_reason_name(FinishReason r) {
-  switch (r) {
-    case FinishReason::Stop: return "stop";
-    case FinishReason::Length: return "length";
-    case FinishReason::ContextFull: return "context_full";
-    case FinishReason::Cancelled: return "cancelled";
-  }
-  return "unknown";
-}
 
 Session::Session(model::Context& context, const tok::Tokenizer& tokenizer, int32_t seq)
     : ctx_(context), tokenizer_(tokenizer), seq_(seq) {}
@@ -77,70 +66,40 @@ Expected<GenerateResult> Session::generate(std::span<const int32_t> prompt,
   result.timings.prompt_tokens = int32_t(suffix.size());
   result.timings.prompt_ms = ms_since(t_start);
 
-  sampling::Sampler sampler(params.sampling);
-  for (int32_t t : prompt) sampler.accept(t);
-  tok::StreamDecoder decoder(tokenizer_);
-  StopStringMatcher stops(params.stop);
-
+  Generation gen(tokenizer_, {params.max_tokens, params.sampling, params.stop, -1}, prompt);
   auto emit = [&](const std::string& s) {
-    if (s.empty()) return;
-    result.text += s;
-    if (on_text) on_text(s);
+    if (!s.empty() && on_text) on_text(s);
   };
-
   Clock::time_point t_first{};
-  bool stopped_by_string = false;
+  bool sampled = false;
   for (;;) {
     if (params.cancel && params.cancel->load()) {
+      emit(gen.finish(FinishReason::Cancelled).text);
       result.finish_reason = FinishReason::Cancelled;
       break;
     }
-    if (params.max_tokens >= 0 && int32_t(result.tokens.size()) >= params.max_tokens) {
+    if (gen.exhausted()) {
+      emit(gen.finish(FinishReason::Length).text);
       result.finish_reason = FinishReason::Length;
       break;
     }
-    int32_t token = sampler.sample(ctx_.logits(logits_index_));
-    if (token == sampling::Sampler::kNoToken)
-      return make_error("the model produced no usable logits (all NaN or -inf) after ",
-                        cached_.size(), " tokens");
-    if (result.tokens.empty()) {
+    DHI_ASSIGN_OR_RETURN(Generation::Step step,
+                         gen.step(ctx_.logits(logits_index_), int64_t(cached_.size()), n_ctx));
+    if (!sampled) {
+      sampled = true;
       t_first = Clock::now();
       result.timings.ttft_ms = ms_since(t_start);
     }
-    if (tokenizer_.is_eog(token)) {
-      result.finish_reason = FinishReason::Stop;
+    emit(step.text);
+    if (step.done) {
+      result.finish_reason = step.finish;
       break;
     }
-    sampler.accept(token);
-    result.tokens.push_back(token);
-
-    auto matched = stops.push(decoder.push(token));
-    emit(matched.emit);
-    if (matched.stopped) {
-      // The stop string's tokens stay in the cache; the next prompt's prefix
-      // match decides what is reused.
-      stopped_by_string = true;
-      result.finish_reason = FinishReason::Stop;
-      break;
-    }
-    if (params.max_tokens >= 0 && int32_t(result.tokens.size()) >= params.max_tokens) {
-      result.finish_reason = FinishReason::Length;  // no need to evaluate the last token
-      break;
-    }
-    if (int64_t(cached_.size()) >= n_ctx) {
-      result.finish_reason = FinishReason::ContextFull;
-      break;
-    }
-    const int32_t next[1] = {token};
+    const int32_t next[1] = {step.token};
     DHI_TRY(evaluate(next, 1));
   }
-  // Text held back for a possible stop string or an incomplete UTF-8 sequence is
-  // released when generation ends without a stop-string match.
-  if (!stopped_by_string) {
-    auto tail = stops.push(decoder.flush());
-    emit(tail.emit);
-    if (!tail.stopped) emit(stops.flush());
-  }
+  result.text = gen.text();
+  result.tokens = gen.tokens();
   result.timings.gen_tokens = int32_t(result.tokens.size());
   if (!result.tokens.empty()) result.timings.gen_ms = ms_since(t_first);
   return result;

@@ -1,7 +1,8 @@
 // A generation session: one sequence of a model Context, with the tokens it has
 // cached. Generation reuses the longest cached prefix of a new prompt, so a
-// multi-turn chat only evaluates what each turn adds. Sampling, stop strings,
-// end-of-generation tokens, max tokens, cancellation and timings live here.
+// multi-turn chat only evaluates what each turn adds. Cancellation and timings
+// live here; sampling, stop strings, end-of-generation tokens and max tokens
+// are Generation's (engine/generation.h), shared with the server's Scheduler.
 #pragma once
 
 #include <atomic>
@@ -13,15 +14,13 @@
 #include <vector>
 
 #include "core/expected.h"
+#include "engine/generation.h"
 #include "model/context.h"
 #include "model/model.h"
 #include "sampling/sampler.h"
 #include "tokenizer/tokenizer.h"
 
 namespace dhi::engine {
-
-enum class FinishReason { Stop, Length, ContextFull, Cancelled };
-std::string_view finish_reason_name(FinishReason r);
 
 struct GenerateParams {
   int32_t max_tokens = -1;  // -1: until end of generation or the context is full
