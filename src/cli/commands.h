@@ -20,5 +20,6 @@ void register_tokenize(CLI::App& app, Action& action);
 void register_info(CLI::App& app, Action& action);
 void register_bench(CLI::App& app, Action& action);
 void register_synth(CLI::App& app, Action& action);
+void register_plan(CLI::App& app, Action& action);
 
 }  // namespace dhi::cli

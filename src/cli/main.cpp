@@ -19,13 +19,14 @@ int main(int argc, char** argv) {
   register_info(app, action);
   register_bench(app, action);
   register_synth(app, action);
+  register_plan(app, action);
   // CLI11 only says "a subcommand is required" for a mistyped command; name it.
   auto is_command = [&](const char* name) {
     for (const CLI::App* sub : app.get_subcommands({})) if (sub->get_name() == name) return true;
     return false;
   };
   if (argc > 1 && argv[1][0] != '-' && !is_command(argv[1])) {
-    std::fprintf(stderr, "dhi: error: unknown command '%s' (commands: run, chat, tokenize, info, bench, synth)\n",
+    std::fprintf(stderr, "dhi: error: unknown command '%s' (commands: run, chat, tokenize, info, bench, synth, plan)\n",
                  argv[1]);
     return 2;
   }
