@@ -58,12 +58,14 @@ Expected<uint32_t> admit(const gguf::GgufFile& file, const std::string& path, co
   pr.n_ctx = req.n_ctx;
   pr.n_seq = req.n_seq;
   pr.kv_type = req.kv_type;
+  pr.suggest_devices = false;
   auto plan = planner::make_plan(m, dev, pr, planner::default_cpu_speed(m.dominant_type()));
   if (!plan) return make_error(path, ": ", plan.error().message);
   if (plan->fit == planner::Fit::No) {
     return make_error(path, ": does not fit in this machine's available memory at context ", plan->n_ctx, ": ",
                       plan->explanation,
-                      plan->suggestion.empty() ? std::string() : "; " + plan->suggestion, " (see dhi plan)");
+                      "; ", plan->suggestion.empty() ? "free memory or use a smaller model" : plan->suggestion,
+                      " (see dhi plan)");
   }
   return plan->n_ctx;
 }

@@ -17,7 +17,11 @@ constexpr double kPcieGbs = 12;
 
 std::string gb(uint64_t bytes) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f GB", double(bytes) / 1e9);
+  if (bytes < 1'000'000'000) {
+    std::snprintf(buf, sizeof buf, "%.1f MB", double(bytes) / 1e6);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.2f GB", double(bytes) / 1e9);
+  }
   return buf;
 }
 
@@ -277,6 +281,7 @@ std::string suggest(const ModelDesc& m, const DeviceProfile& dev, const PlanRequ
     }
   }
   // 4. Another device.
+  if (!req.suggest_devices) return {};
   for (const DeviceProfile& other : builtin_devices()) {
     if (other.name == dev.name) continue;
     Plan p = place(m, other, req, st, speed);

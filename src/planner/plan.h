@@ -43,9 +43,11 @@ struct PlanRequest {
   // nullopt: the engine's default, F32 for dhi's CPU engine (model::ContextParams)
   // and F16 for a GPU engine.
   std::optional<TensorType> kv_type;
-  // Forbid the alternatives that change the model (for a GGUF file the user
-  // already has, a lower quant is still suggested by name).
+  // Look for the smallest change that fits when it does not.
   bool suggest = true;
+  // Whether other devices count as a change (not for the engine, which runs
+  // on this machine only).
+  bool suggest_devices = true;
 };
 
 inline constexpr uint32_t kDefaultCtxCap = 4096;  // model::Context::kDefaultMaxCtx

@@ -116,6 +116,7 @@ TEST(CliPlan, EngineRefusesWhatDoesNotFit) {
   auto r = run_dhi("run -m " + shell_quote(stories()) + " -p hi -n 2 --max-memory 0.001");
   expect_failure(r, "does not fit in this machine's available memory");
   EXPECT_NE(r.err.find("see dhi plan"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("device"), std::string::npos) << r.err;  // dhi runs here: no other device to suggest
   expect_failure(run_dhi("chat -m " + shell_quote(stories()) + " --max-memory 0.001", "hi\n"), "does not fit");
   expect_failure(run_dhi("bench -m " + shell_quote(stories()) + " -p 4000 -n 8 -r 1 --bandwidth-gbs 1"),
                  "training context of 2048");
