@@ -2,10 +2,11 @@
 // tokens per second, time to first token, peak RSS, ISA path) and the share of
 // the machine's memory read bandwidth that generation reaches; `--bandwidth`
 // measures that bandwidth alone. `--json` prints one object for scripts (keys
-// documented in README.md, "Performance").
+// documented in README.md, "Performance"). `--calibrate` stores the bandwidth
+// and the achieved speeds in the planner's calibration file (planner/calibration.h).
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <fstream>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -14,6 +15,7 @@
 #include "dhi_git_revision.h"
 #include "engine/bandwidth.h"
 #include "engine/bench.h"
+#include "planner/plan.h"
 
 namespace dhi::cli {
 namespace {
@@ -25,19 +27,11 @@ struct BenchOptions {
   double bandwidth_gbs = 0;  // > 0: given, not measured
   uint32_t bandwidth_mib = 1024;
   bool offline = false;
+  bool calibrate = false;
+  std::string calibration_path;
 };
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos && colon + 2 <= line.size()) return line.substr(colon + 2);
-    }
-  }
-  return "unknown";
-}
+std::string cpu_model() { return planner::local_cpu_name(); }
 
 nlohmann::json stat_json(const engine::BenchStat& s) { return {{"median", s.median}, {"min", s.min}, {"max", s.max}}; }
 
@@ -73,9 +67,44 @@ Status bandwidth_only(const BenchOptions& o) {
   return {};
 }
 
+// The calibration record of this bench: what the planner's speed model divides
+// the measured speeds by, computed from the file's header.
+Expected<planner::CalibrationRun> calibration_run(const BenchOptions& o, const engine::BenchResult& r) {
+  DHI_ASSIGN_OR_RETURN(auto file, open_gguf(o.bench.model_path));
+  DHI_ASSIGN_OR_RETURN(planner::ModelDesc m, planner::describe_gguf(*file, o.bench.model_path));
+  planner::CalibrationRun run;
+  std::error_code ec;
+  const std::filesystem::path abs = std::filesystem::absolute(o.bench.model_path, ec);
+  run.model = ec ? o.bench.model_path : abs.lexically_normal().string();
+  run.weight_type = std::string(tensor_type_name(m.dominant_type()));
+  run.n_layer = m.n_layer;
+  run.n_threads = r.n_threads;
+  // Decode steps run at positions n_prompt .. n_prompt + n_gen; the prompt's
+  // tokens attend to n_prompt / 2 positions on average.
+  const uint32_t gen_pos = uint32_t(o.bench.n_prompt + o.bench.n_gen / 2);
+  run.n_prompt = o.bench.n_prompt;
+  run.decode_bytes = m.decode_weight_bytes();
+  run.attn_elems = planner::attention_elements(m, m.n_layer, gen_pos);
+  run.prompt_flops = planner::token_flops(m, uint32_t(o.bench.n_prompt / 2));
+  run.gen_tps = r.gen_tps.median;
+  run.prompt_tps = r.prompt_tps.median;
+  return run;
+}
+
 Status bench(BenchOptions& o) {
   if (o.bench.model_path.empty()) return make_error("bench: give a model (-m MODEL.gguf or a name) or --bandwidth");
   DHI_ASSIGN_OR_RETURN(o.bench.model_path, resolve_model_arg(o.bench.model_path, o.offline));
+  if (o.calibrate && o.bench.n_gen < 1) return make_error("bench: --calibrate needs generated tokens (-n >= 1)");
+  {
+    // Refuse what will not fit before loading it (the bench's context holds
+    // the prompt and the generated tokens).
+    DHI_ASSIGN_OR_RETURN(auto file, open_gguf(o.bench.model_path));
+    EngineRequest req;
+    req.n_ctx = uint32_t(o.bench.n_prompt + o.bench.n_gen + 1);
+    req.n_threads = o.bench.n_threads;
+    req.kv_type = o.bench.kv_type;
+    DHI_TRY(admit(*file, o.bench.model_path, req));
+  }
   const bool progress = !o.json;
   DHI_ASSIGN_OR_RETURN(engine::BenchResult r,
                        engine::run_bench(o.bench, [&](int32_t rep, const engine::BenchRun& run) {
@@ -96,6 +125,19 @@ Status bench(BenchOptions& o) {
   const auto fraction = [&](double tps) {
     return engine::bandwidth_fraction(r.weight_bytes_per_token, tps, bw.median_gbs);
   };
+  nlohmann::json cal_json;
+  if (o.calibrate) {
+    DHI_ASSIGN_OR_RETURN(planner::CalibrationRun run, calibration_run(o, r));
+    const std::string path = o.calibration_path.empty() ? planner::default_calibration_path() : o.calibration_path;
+    const double nominal = planner::nominal_cpu_gflops(r.n_threads, planner::local_cpu_ghz());
+    DHI_TRY(planner::save_calibration_run(path, cpu_model(), bw.median_gbs, nominal, run));
+    cal_json = {{"path", path},
+                {"weight_type", run.weight_type},
+                {"decode_bytes", run.decode_bytes},
+                {"prompt_flops", run.prompt_flops},
+                {"nominal_gflops", nominal},
+                {"prefill_fraction", planner::run_prefill_fraction(run, nominal)}};
+  }
 
   if (o.json) {
     nlohmann::json runs = nlohmann::json::array();
@@ -131,6 +173,7 @@ Status bench(BenchOptions& o) {
                     {{"median", fraction(r.gen_tps.median)}, {"min", fraction(r.gen_tps.min)},
                      {"max", fraction(r.gen_tps.max)}}}};
     if (measured) j["bandwidth"] = bandwidth_json(bw);
+    if (o.calibrate) j["calibration"] = cal_json;
     j["runs"] = runs;
     j["cpu"] = cpu_model();
     j["git_revision"] = DHI_GIT_REVISION;
@@ -152,6 +195,7 @@ Status bench(BenchOptions& o) {
   std::printf("bandwidth:  %.1f GB/s (%s); generation reaches %.0f%% of it\n", bw.median_gbs,
               measured ? "measured" : "given", 100.0 * fraction(r.gen_tps.median));
   std::printf("medians of %d runs; %s\n", r.n_reps, DHI_GIT_REVISION);
+  if (o.calibrate) std::printf("calibration: stored in %s\n", cal_json["path"].get<std::string>().c_str());
   return {};
 }
 
@@ -174,6 +218,10 @@ void register_bench(CLI::App& app, Action& action) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--bandwidth-mib", o->bandwidth_mib, "Buffer size of the bandwidth measurement")
       ->check(CLI::Range(1u, 1u << 20));
+  cmd->add_flag("--calibrate", o->calibrate,
+                "Store the bandwidth and achieved speeds in the calibration file dhi plan reads");
+  cmd->add_option("--calibration", o->calibration_path,
+                  "Calibration file (default: $DHI_CALIBRATION, else $XDG_CACHE_HOME or ~/.cache /dhi/calibration.json)");
   cmd->callback([o, &action] {
     action = [o]() -> Status { return o->bandwidth_only ? bandwidth_only(*o) : bench(*o); };
   });

@@ -19,14 +19,16 @@ constexpr const char* kHelp =
 
 Status chat_loop(GenerationOptions& o) {
   DHI_TRY(finalize_generation_options(o));
-  DHI_ASSIGN_OR_RETURN(LoadedModel lm, load_model(o.model_path));
+  DHI_ASSIGN_OR_RETURN(EngineRequest request, engine_request(o));
+  DHI_ASSIGN_OR_RETURN(LoadedModel lm, load_model(o.model_path, &request));
   DHI_ASSIGN_OR_RETURN(chat::TemplateFamily family, choose_template(*lm.file, o.chat_template));
   std::vector<std::string> stops = o.stop;
   for (auto& s : chat::stop_texts(family)) stops.push_back(s);
 
   model::ContextParams cp;
-  cp.n_ctx = o.n_ctx;
+  cp.n_ctx = lm.n_ctx;
   cp.n_threads = o.n_threads;
+  cp.kv_type = request.kv_type;
   DHI_ASSIGN_OR_RETURN(auto context, model::Context::create(*lm.model, cp));
   engine::Session session(*context, *lm.tokenizer);
 

@@ -2,10 +2,13 @@
 // tokenizer, chat template — and the memory it needs at a given context.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <algorithm>
+#include <cstdint>
 #include <map>
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "planner/plan.h"
 
 namespace dhi::cli {
 namespace {
@@ -76,10 +79,21 @@ Status info(const InfoOptions& o) {
               c.rope_style == model::RopeStyle::Neox ? "neox" : "norm",
               c.qkv_bias ? ", qkv bias" : "", c.qk_norm ? ", q/k norm" : "");
   std::printf("output:       %s\n", c.tied_output ? "tied to token embeddings" : "separate matrix");
-  auto mem = model::estimate_memory(c, (*model)->weight_bytes(), o.n_ctx);
-  std::printf("memory at context %u: %s (weights %s, KV cache %s, compute %s)\n", o.n_ctx,
-              human_bytes(mem.total()).c_str(), human_bytes(mem.weights).c_str(),
-              human_bytes(mem.kv_cache).c_str(), human_bytes(mem.compute).c_str());
+  // The planner's CPU-engine footprint (dhi run's defaults: f32 cache, one sequence).
+  DHI_ASSIGN_OR_RETURN(planner::ModelDesc desc, planner::describe_gguf(*file, o.model_path));
+  planner::DeviceProfile cpu;
+  cpu.name = "cpu";
+  cpu.ram_bytes = UINT64_MAX;
+  cpu.cpu_threads = 1;
+  cpu.cpu_bandwidth_gbs = cpu.cpu_nominal_gflops = 1;
+  planner::PlanRequest req;
+  req.n_ctx = std::min(o.n_ctx, std::max(1u, desc.n_ctx_train));
+  DHI_ASSIGN_OR_RETURN(planner::Plan plan,
+                       planner::make_plan(desc, cpu, req, planner::default_cpu_speed(desc.dominant_type())));
+  const planner::MemoryBreakdown& mem = plan.memory;
+  std::printf("memory at context %u: %s (weights %s, KV cache %s, compute %s, overhead %s; see dhi plan)\n",
+              plan.n_ctx, human_bytes(mem.total()).c_str(), human_bytes(mem.weights).c_str(),
+              human_bytes(mem.kv_cache).c_str(), human_bytes(mem.compute).c_str(), human_bytes(mem.overhead).c_str());
   return {};
 }
 

@@ -35,7 +35,8 @@ nlohmann::json timings_json(const LoadedModel& lm, const engine::Timings& t) {
 
 Status run(RunOptions& o) {
   DHI_TRY(finalize_generation_options(o.gen));
-  DHI_ASSIGN_OR_RETURN(LoadedModel lm, load_model(o.gen.model_path));
+  DHI_ASSIGN_OR_RETURN(EngineRequest request, engine_request(o.gen));
+  DHI_ASSIGN_OR_RETURN(LoadedModel lm, load_model(o.gen.model_path, &request));
   const tok::Tokenizer& tokenizer = *lm.tokenizer;
 
   std::vector<int32_t> prompt;
@@ -55,8 +56,9 @@ Status run(RunOptions& o) {
   }
 
   model::ContextParams cp;
-  cp.n_ctx = o.gen.n_ctx;
+  cp.n_ctx = lm.n_ctx;
   cp.n_threads = o.gen.n_threads;
+  cp.kv_type = request.kv_type;
   DHI_ASSIGN_OR_RETURN(auto context, model::Context::create(*lm.model, cp));
   engine::Session session(*context, tokenizer);
 

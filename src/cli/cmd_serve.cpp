@@ -21,6 +21,8 @@
 #include "dhi_git_revision.h"
 #include "engine/scheduler.h"
 #include "kernels/cpu/ops.h"
+#include "planner/memory.h"
+#include "planner/model_desc.h"
 #include "server/bench_serve.h"
 #include "server/server.h"
 
@@ -31,7 +33,7 @@ struct EngineOptions {
   std::string model_path;  // a path or a model name until resolve_model_arg
   bool offline = false;
   int32_t parallel = 4;
-  uint32_t n_ctx = 4096;
+  uint32_t n_ctx = 0;
   int32_t n_threads = 0;
   int32_t max_queue = 16;
   int32_t prefill_chunk = 128;
@@ -81,7 +83,13 @@ void add_engine_options(CLI::App& cmd, EngineOptions& o) {
 Expected<std::unique_ptr<RunningEngine>> start_engine(const EngineOptions& o) {
   auto e = std::make_unique<RunningEngine>();
   DHI_ASSIGN_OR_RETURN(const std::string path, resolve_model_arg(o.model_path, o.offline));
-  DHI_ASSIGN_OR_RETURN(e->lm, load_model(path));
+  // The capacity planner admits the configuration before the weights are read:
+  // every slot's KV cache is allocated up front.
+  EngineRequest req;
+  req.n_ctx = o.n_ctx;
+  req.n_seq = o.parallel;
+  req.n_threads = o.n_threads;
+  DHI_ASSIGN_OR_RETURN(e->lm, load_model(path, &req));
   auto family = choose_template(*e->lm.file, o.chat_template);
   if (family) {
     e->refs.family = *family;
@@ -91,9 +99,9 @@ Expected<std::unique_ptr<RunningEngine>> start_engine(const EngineOptions& o) {
                              "without one)";
   }
   // The KV cache is allocated up front for every slot: check it against the budget first.
-  const model::ModelConfig& cfg = e->lm.model->config();
-  const uint32_t n_ctx = o.n_ctx ? o.n_ctx : std::min(cfg.n_ctx_train, model::Context::kDefaultMaxCtx);
-  e->kv_mib = double(model::estimate_memory(cfg, e->lm.model->weight_bytes(), n_ctx, o.parallel).kv_cache) /
+  const uint32_t n_ctx = e->lm.n_ctx;
+  DHI_ASSIGN_OR_RETURN(const planner::ModelDesc desc, planner::describe_gguf(*e->lm.file, path));
+  e->kv_mib = double(planner::kv_cache_bytes(desc, desc.n_layer, n_ctx, o.parallel, TensorType::F32)) /
               double(1 << 20);
   if (o.kv_budget_mib > 0 && e->kv_mib > double(o.kv_budget_mib))
     return make_error("the KV cache for ", o.parallel, " slots of ", n_ctx, " tokens needs ", int64_t(e->kv_mib),

@@ -56,7 +56,7 @@ void register_synth(CLI::App& app, Action& action) {
   auto o = std::make_shared<SynthOptions>();
   CLI::App* cmd = app.add_subcommand("synth", "Write a random-weight model with a real model's shapes");
   cmd->add_option("preset", o->preset, "Model shape: " + preset_names())->required();
-  cmd->add_option("-q,--quant", o->quant, "Weight types: F32, F16, BF16, Q8_0, Q4_0, ..., Q6_K, or Q4_K_M")
+  cmd->add_option("-q,--quant", o->quant, "Weight types: F32, F16, BF16, Q8_0, Q4_0, Q4_K, ..., or a llama.cpp mix: Q2_K, Q3_K_M, Q4_K_M, Q5_K_M, Q6_K")
       ->capture_default_str();
   cmd->add_option("--vocab", o->vocab_path, "GGUF file whose tokenizer (and chat template) the model gets")
       ->required();

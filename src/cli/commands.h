@@ -25,5 +25,6 @@ void register_ls(CLI::App& app, Action& action);
 void register_rm(CLI::App& app, Action& action);
 void register_serve(CLI::App& app, Action& action);
 void register_bench_serve(CLI::App& app, Action& action);
+void register_plan(CLI::App& app, Action& action);
 
 }  // namespace dhi::cli

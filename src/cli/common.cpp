@@ -1,3 +1,4 @@
+// Shared plumbing of the subcommands (see common.h).
 #include "cli/common.h"
 
 #include "cli/progress.h"
@@ -10,6 +11,8 @@
 #include <csignal>
 #include <cstdio>
 #include <random>
+
+#include "planner/plan.h"
 
 namespace dhi::cli {
 namespace {
@@ -56,10 +59,43 @@ Expected<std::unique_ptr<gguf::GgufFile>> open_gguf(const std::string& path) {
   return std::make_unique<gguf::GgufFile>(std::move(file).value());
 }
 
-Expected<LoadedModel> load_model(const std::string& path) {
+Expected<TensorType> parse_kv_type(const std::string& name, bool allow_q8_0) {
+  if (name == "f32" || name == "F32") return TensorType::F32;
+  if (name == "f16" || name == "F16") return TensorType::F16;
+  if (allow_q8_0 && (name == "q8_0" || name == "Q8_0")) return TensorType::Q8_0;
+  return make_error("unknown KV cache type '", name, "' (", allow_q8_0 ? "f32, f16, q8_0" : "f32, f16", ")");
+}
+
+Expected<uint32_t> admit(const gguf::GgufFile& file, const std::string& path, const EngineRequest& req) {
+  DHI_ASSIGN_OR_RETURN(planner::ModelDesc m, planner::describe_gguf(file, path));
+  planner::LocalOptions lo;
+  lo.n_threads = req.n_threads;
+  lo.measure_bandwidth = false;  // memory only: the verdict does not depend on speed
+  DHI_ASSIGN_OR_RETURN(planner::DeviceProfile dev, planner::local_device(lo));
+  if (req.max_memory_bytes > 0 && req.max_memory_bytes < dev.ram_bytes) dev.ram_bytes = req.max_memory_bytes;
+  planner::PlanRequest pr;
+  pr.n_ctx = req.n_ctx;
+  pr.n_seq = req.n_seq;
+  pr.kv_type = req.kv_type;
+  pr.suggest_devices = false;
+  auto plan = planner::make_plan(m, dev, pr, planner::default_cpu_speed(m.dominant_type()));
+  if (!plan) return make_error(path, ": ", plan.error().message);
+  if (plan->fit == planner::Fit::No) {
+    return make_error(path, ": does not fit in this machine's available memory at context ", plan->n_ctx, ": ",
+                      plan->explanation,
+                      "; ", plan->suggestion.empty() ? "free memory or use a smaller model" : plan->suggestion,
+                      " (see dhi plan)");
+  }
+  return plan->n_ctx;
+}
+
+Expected<LoadedModel> load_model(const std::string& path, const EngineRequest* request) {
   const auto t0 = std::chrono::steady_clock::now();
   LoadedModel lm;
   DHI_ASSIGN_OR_RETURN(lm.file, open_gguf(path));
+  if (request) {
+    DHI_ASSIGN_OR_RETURN(lm.n_ctx, admit(*lm.file, path, *request));
+  }
 
   auto tokenizer = tok::Tokenizer::from_gguf(*lm.file);
   if (!tokenizer) return make_error(path, ": ", tokenizer.error().message);
@@ -109,8 +145,14 @@ void add_generation_options(CLI::App& cmd, GenerationOptions& o) {
   add_offline_flag(cmd, o.offline);
   cmd.add_option("-n,--n-predict", o.n_predict, "Tokens to generate (-1: until the model stops)")
       ->check(CLI::Range(-1, 1 << 30));
-  cmd.add_option("-c,--ctx", o.n_ctx, "Context length (0: the model's, capped at 4096)")
+  cmd.add_option("-c,--ctx", o.n_ctx,
+                 "Context length (0: the model's, capped at 4096, shrunk to what fits in memory)")
       ->check(CLI::Range(0u, 1u << 24));
+  cmd.add_option("--kv-type", o.kv_type, "KV cache type: f32 (exact), f16 (half the memory)")
+      ->capture_default_str();
+  cmd.add_option("--max-memory", o.max_memory_gb,
+                 "GB of memory to plan within (0: what the OS reports available)")
+      ->check(CLI::Range(0.0, 1e6));
   cmd.add_option("-t,--threads", o.n_threads, "CPU threads (0: all cores)")
       ->check(CLI::Range(0, 1024));
   cmd.add_option("--temp", o.sampling.temperature, "Temperature (0: greedy)")
@@ -143,6 +185,15 @@ Status finalize_generation_options(GenerationOptions& o) {
   DHI_TRY(sampling::validate(o.sampling));
   DHI_ASSIGN_OR_RETURN(o.model_path, resolve_model_arg(o.model_path, o.offline));
   return {};
+}
+
+Expected<EngineRequest> engine_request(const GenerationOptions& o) {
+  EngineRequest r;
+  r.n_ctx = o.n_ctx;
+  r.n_threads = o.n_threads;
+  r.max_memory_bytes = uint64_t(o.max_memory_gb * 1e9);
+  DHI_ASSIGN_OR_RETURN(r.kv_type, parse_kv_type(o.kv_type, /*allow_q8_0=*/false));
+  return r;
 }
 
 }  // namespace dhi::cli

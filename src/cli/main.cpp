@@ -24,13 +24,14 @@ int main(int argc, char** argv) {
   register_rm(app, action);
   register_serve(app, action);
   register_bench_serve(app, action);
+  register_plan(app, action);
   // CLI11 only says "a subcommand is required" for a mistyped command; name it.
   auto is_command = [&](const char* name) {
     for (const CLI::App* sub : app.get_subcommands({})) if (sub->get_name() == name) return true;
     return false;
   };
   if (argc > 1 && argv[1][0] != '-' && !is_command(argv[1])) {
-    std::fprintf(stderr, "dhi: error: unknown command '%s' (commands: run, chat, pull, ls, rm, tokenize, info, bench, synth, serve, bench-serve)\n",
+    std::fprintf(stderr, "dhi: error: unknown command '%s' (commands: run, chat, pull, ls, rm, tokenize, info, bench, synth, plan, serve, bench-serve)\n",
                  argv[1]);
     return 2;
   }

@@ -9,7 +9,6 @@
 
 #include "kernels/cpu/ops.h"
 #include "model/arch.h"
-#include "model/kv_cache.h"
 
 namespace dhi::model {
 
@@ -145,21 +144,6 @@ Expected<std::unique_ptr<Model>> Model::load(const gguf::GgufFile& file, const L
   m->config_ = std::move(c);
   prefault(b.bound(), total, opts.on_progress);
   return m;
-}
-
-MemoryEstimate estimate_memory(const ModelConfig& c, uint64_t weight_bytes, uint32_t n_ctx, int32_t n_seq,
-                               TensorType kv_type) {
-  constexpr uint64_t kMaxUbatch = 512;  // Context's micro-batch (context.cpp)
-  MemoryEstimate e;
-  e.weights = weight_bytes;
-  e.kv_cache = KvCache::bytes(c.n_layer, n_seq, n_ctx, c.kv_dim(), kv_type);
-  // Activations of one micro-batch (x, xn, tmp, out_rows: n_embd; q, attn:
-  // q_dim; k, v: kv_dim; gate, up: n_ff), the logits of every token of it, and
-  // per-thread scratch (a tile of 8 dequantized rows, attention scores).
-  const uint64_t per_token = 4ull * c.n_embd + 2ull * c.q_dim() + 2ull * c.kv_dim() + 2ull * c.n_ff + c.n_vocab;
-  e.compute = kMaxUbatch * per_token * sizeof(float) +
-              64ull * (8ull * std::max(c.n_ff, c.q_dim()) + n_ctx) * sizeof(float);
-  return e;
 }
 
 }  // namespace dhi::model

@@ -104,14 +104,4 @@ class Model {
   uint64_t weight_bytes_ = 0;
 };
 
-struct MemoryEstimate {
-  uint64_t weights = 0, kv_cache = 0, compute = 0;
-  uint64_t total() const { return weights + kv_cache + compute; }
-};
-
-// Memory a Context with these settings will use (KV cache of kv_type, F32 or
-// F16; compute buffers for one micro-batch of 512 tokens plus their logits).
-MemoryEstimate estimate_memory(const ModelConfig& cfg, uint64_t weight_bytes, uint32_t n_ctx,
-                               int32_t n_seq = 1, TensorType kv_type = TensorType::F32);
-
 }  // namespace dhi::model

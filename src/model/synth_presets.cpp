@@ -33,6 +33,12 @@ constexpr SynthPreset kPresets[] = {
      128256, 131072, 1e-5f, 500000.0f, true},
     {"r1-0528-qwen3-8b", "deepseek-ai/DeepSeek-R1-0528-Qwen3-8B", "qwen3", 4096, 36, 32, 8, 128, 12288, 151936,
      131072, 1e-6f, 1000000.0f, false},
+    {"r1-distill-qwen-14b", "deepseek-ai/DeepSeek-R1-Distill-Qwen-14B", "qwen2", 5120, 48, 40, 8, 128, 13824,
+     152064, 131072, 1e-5f, 1000000.0f, false},
+    {"r1-distill-qwen-32b", "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", "qwen2", 5120, 64, 40, 8, 128, 27648,
+     152064, 131072, 1e-5f, 1000000.0f, false},
+    {"r1-distill-llama-70b", "deepseek-ai/DeepSeek-R1-Distill-Llama-70B", "llama", 8192, 80, 64, 8, 128, 28672,
+     128256, 131072, 1e-5f, 500000.0f, true},
 };
 
 // --- Random numbers -----------------------------------------------------------
@@ -288,30 +294,67 @@ const SynthPreset* find_synth_preset(std::string_view name) {
 }
 
 Expected<QuantMix> parse_quant_mix(std::string_view name) {
-  if (name == "Q4_K_M") return QuantMix{std::string(name), TensorType::Q4_K, true};
+  struct Named {
+    std::string_view name;
+    TensorType base;
+    MixRule rule;
+  };
+  static constexpr Named kMixes[] = {
+      {"Q2_K", TensorType::Q2_K, MixRule::Q2_K},       {"Q3_K_M", TensorType::Q3_K, MixRule::Q3_K_M},
+      {"Q4_K_M", TensorType::Q4_K, MixRule::Q4_K_M},   {"Q5_K_M", TensorType::Q5_K, MixRule::Q5_K_M},
+      {"Q6_K", TensorType::Q6_K, MixRule::Q6_K},
+  };
+  for (const Named& m : kMixes)
+    if (m.name == name) return QuantMix{std::string(name), m.base, m.rule};
   const std::optional<TensorType> t = tensor_type_from_name(name);
   if (!t || *t == TensorType::Q8_1 || *t == TensorType::Q8_K || !quant_traits(*t)) {
     return make_error("unknown quantization '", name,
-                      "' (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, "
-                      "Q4_K_M)");
+                      "' (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q3_K, Q4_K, Q5_K, Q2_K, Q3_K_M, "
+                      "Q4_K_M, Q5_K_M, Q6_K)");
   }
-  return QuantMix{std::string(name), *t, false};
+  return QuantMix{std::string(name), *t, MixRule::Plain};
 }
 
 bool use_more_bits(int32_t i_layer, int32_t n_layer) {
   return i_layer < n_layer / 8 || i_layer >= 7 * n_layer / 8 || (i_layer - n_layer / 8) % 3 == 2;
 }
 
-TensorType mix_tensor_type(const QuantMix& mix, std::string_view name, int32_t n_layer) {
-  if (!mix.q4_k_m) return mix.base;
+TensorType mix_tensor_type(const QuantMix& mix, std::string_view name, int32_t n_layer, int32_t n_gqa) {
+  if (mix.rule == MixRule::Plain) return mix.base;
   if (name == "output.weight") return TensorType::Q6_K;
-  const bool v = name.find(".attn_v.") != std::string_view::npos;
-  const bool down = name.find(".ffn_down.") != std::string_view::npos;
-  if ((v || down) && name.rfind("blk.", 0) == 0) {
-    const int32_t layer = std::atoi(std::string(name.substr(4)).c_str());
-    if (use_more_bits(layer, n_layer)) return TensorType::Q6_K;
+  if (name.rfind("blk.", 0) != 0) return mix.base;
+  const int32_t layer = std::atoi(std::string(name.substr(4)).c_str());
+  const auto is = [&](std::string_view part) { return name.find(part) != std::string_view::npos; };
+  // llama.cpp treats an 80-layer Llama/Qwen2 as its 70B class.
+  const bool is_70b = n_layer == 80;
+  if (is(".attn_v.")) {
+    TensorType t = mix.base;
+    switch (mix.rule) {
+      case MixRule::Q2_K: t = n_gqa >= 4 ? TensorType::Q4_K : TensorType::Q3_K; break;
+      case MixRule::Q3_K_M: t = layer < 2 ? TensorType::Q5_K : TensorType::Q4_K; break;
+      case MixRule::Q4_K_M:
+      case MixRule::Q5_K_M:
+        if (use_more_bits(layer, n_layer)) t = TensorType::Q6_K;
+        break;
+      default: break;
+    }
+    if (is_70b && (t == TensorType::Q3_K || t == TensorType::Q4_K)) t = TensorType::Q5_K;
+    return t;
   }
-  return TensorType::Q4_K;
+  if (is(".ffn_down.")) {
+    switch (mix.rule) {
+      case MixRule::Q2_K: return TensorType::Q3_K;
+      case MixRule::Q3_K_M: return layer < n_layer / 16 ? TensorType::Q5_K : TensorType::Q4_K;
+      case MixRule::Q4_K_M:
+      case MixRule::Q5_K_M: return use_more_bits(layer, n_layer) ? TensorType::Q6_K : mix.base;
+      default: return mix.base;
+    }
+  }
+  if (is(".attn_output.")) {
+    if (mix.rule == MixRule::Q2_K) return TensorType::Q3_K;
+    if (mix.rule == MixRule::Q3_K_M) return TensorType::Q4_K;
+  }
+  return mix.base;
 }
 
 std::vector<float> llama3_rope_freqs(int32_t n_rot, float rope_base, float factor, float low_freq, float high_freq,
@@ -353,7 +396,9 @@ Expected<SynthSpec> preset_spec(const SynthPreset& p, const QuantMix& mix, const
   s.weight_type = mix.base;
   // The mix's rule counts the layers of this file, as llama.cpp counts the
   // attn_v/ffn_down tensors it quantizes.
-  s.type_for = [mix, n_layer = s.n_layer](const std::string& name) { return mix_tensor_type(mix, name, n_layer); };
+  s.type_for = [mix, n_layer = s.n_layer, n_gqa = p.n_head / p.n_head_kv](const std::string& name) {
+    return mix_tensor_type(mix, name, n_layer, n_gqa);
+  };
   s.seed = seed;
   s.vocab_source = &vocab;
   return s;

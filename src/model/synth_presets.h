@@ -42,22 +42,34 @@ const SynthPreset* find_synth_preset(std::string_view name);
 
 // The weight types of a model: a plain type (every matrix, token embedding and
 // output included, of that type: what a straight F16/Q8_0 conversion gives) or
-// Q4_K_M, llama.cpp's mix: Q4_K everywhere except Q6_K for output.weight and
-// for attn_v/ffn_down in the layers use_more_bits() picks.
+// one of llama.cpp's K-quant file types, whose per-tensor rules (llama.cpp's
+// llama_tensor_get_type, for dense non-Falcon models) are:
+//   Q2_K:   Q2_K; attn_v Q4_K (Q3_K when fewer than 4 query heads share a KV
+//           head), ffn_down and attn_output Q3_K;
+//   Q3_K_M: Q3_K; attn_v Q5_K in the first 2 layers, else Q4_K; ffn_down Q5_K in
+//           the first 1/16 of the layers, else Q4_K; attn_output Q4_K;
+//   Q4_K_M, Q5_K_M: Q4_K / Q5_K; Q6_K for attn_v and ffn_down in the layers
+//           use_more_bits() picks;
+//   all K mixes (Q6_K included): output.weight Q6_K, token_embd the base type;
+//   70B models (80 layers): an attn_v that would be Q3_K or Q4_K gets Q5_K.
+enum class MixRule { Plain, Q2_K, Q3_K_M, Q4_K_M, Q5_K_M, Q6_K };
 struct QuantMix {
   std::string name;
   TensorType base = TensorType::F16;
-  bool q4_k_m = false;
+  MixRule rule = MixRule::Plain;
 };
-Expected<QuantMix> parse_quant_mix(std::string_view name);  // F32, F16, BF16, Q8_0, Q4_0, ..., Q6_K, Q4_K_M
+// F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q3_K, Q4_K, Q5_K (plain), Q2_K,
+// Q3_K_M, Q4_K_M, Q5_K_M, Q6_K (llama.cpp's mixes).
+Expected<QuantMix> parse_quant_mix(std::string_view name);
 
 // llama.cpp's choice of layers that get more bits in the _M mixes: the first
 // and last eighth of the layers and every third layer in between.
 bool use_more_bits(int32_t i_layer, int32_t n_layer);
 
 // The type of matrix `tensor_name` ("blk.<i>.ffn_down.weight", "output.weight", ...)
-// in a model of n_layer layers.
-TensorType mix_tensor_type(const QuantMix& mix, std::string_view tensor_name, int32_t n_layer);
+// in a model of n_layer layers whose query heads share KV heads n_gqa to one.
+TensorType mix_tensor_type(const QuantMix& mix, std::string_view tensor_name, int32_t n_layer,
+                           int32_t n_gqa = 1);
 
 // Llama 3.1's rope frequency divisors (rope_freqs.weight: n_rot/2 values).
 std::vector<float> llama3_rope_freqs(int32_t n_rot, float rope_base, float factor = 8.0f, float low_freq = 1.0f,

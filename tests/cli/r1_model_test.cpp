@@ -26,7 +26,7 @@ class R1RandomModel : public ::testing::Test {
     spec.n_head = 4;
     spec.n_head_kv = 2;
     spec.n_ff = 128;
-    spec.n_ctx_train = 1024;
+    spec.n_ctx_train = 262144;  // room for CtrlCStopsGenerationCleanly's long context
     spec.weight_type = TensorType::Q8_0;
     spec.tied_output = true;
     spec.vocab_source = &*vocab;
@@ -46,6 +46,24 @@ class R1RandomModel : public ::testing::Test {
   static std::string* path_;
 };
 std::string* R1RandomModel::path_ = nullptr;
+
+TEST_F(R1RandomModel, CtrlCStopsGenerationCleanly) {
+  // A context far beyond what 3 s of generation fills (and within the model's
+  // training context); SIGINT (what Ctrl-C sends) must end generation at the
+  // next token with a normal exit and output. 3 s, not less: a loaded machine
+  // may still be setting up the 200K-token cache at 1.5 s.
+  std::string out = ::testing::TempDir() + "/dhi_sigint_" + std::to_string(getpid()) + ".json";
+  std::string cmd = "timeout --preserve-status -s INT 3 " + dhi_binary() + " run -m " + model() +
+                    " --raw --json -p 'Once upon a time' -n -1 --ctx 200000 --temp 0.8 --seed 1 >" + out +
+                    " 2>/dev/null";
+  int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  auto j = nlohmann::json::parse(read_file(out));
+  EXPECT_EQ(j["finish_reason"], "cancelled");
+  EXPECT_GT(j["tokens"].size(), 0u);
+  std::remove(out.c_str());
+}
 
 TEST_F(R1RandomModel, RunAppliesTheChatTemplate) {
   auto r = run_dhi("run -m " + model() + " -p 'What is 2+2?' -n 12 --temp 0 --json");

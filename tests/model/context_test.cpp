@@ -178,19 +178,6 @@ TEST(Context, DefaultContextIsTrainingContextCapped) {
   EXPECT_EQ(c2->n_ctx(), Context::kDefaultMaxCtx);
 }
 
-TEST(Context, MemoryEstimateCountsKvCache) {
-  Loaded l = load_small();
-  ASSERT_TRUE(l.model);
-  const ModelConfig& c = l.model->config();
-  const MemoryEstimate e = estimate_memory(c, l.model->weight_bytes(), 128, 2);
-  // 2 (K and V) x layers x sequences x positions x kv_dim x 4 bytes.
-  EXPECT_EQ(e.kv_cache, 2ull * 2 * 2 * 128 * (2 * 16) * 4);
-  EXPECT_EQ(e.weights, l.model->weight_bytes());
-  EXPECT_GT(e.compute, 0u);
-  EXPECT_EQ(e.total(), e.weights + e.kv_cache + e.compute);
-  EXPECT_EQ(estimate_memory(c, l.model->weight_bytes(), 128, 2, TensorType::F16).kv_cache, e.kv_cache / 2);
-}
-
 TEST(Context, F16KvCacheStaysCloseToF32) {
   Loaded l = load_small();
   ASSERT_TRUE(l.model);

@@ -53,7 +53,7 @@ inline std::string write_r1_model() {
   spec.n_head = 4;
   spec.n_head_kv = 2;
   spec.n_ff = 128;
-  spec.n_ctx_train = 1024;
+  spec.n_ctx_train = 8192;  // OneSlotServer runs one long request with --ctx 8192
   spec.weight_type = TensorType::Q8_0;
   spec.tied_output = true;
   spec.vocab_source = &*vocab;

@@ -359,7 +359,7 @@ TEST(Serve, BadModelOrFlagsExitWithAnError) {
   EXPECT_FALSE(missing.start({"-m", "/nonexistent/model.gguf"}));
   EXPECT_NE(missing.stderr_text().find("dhi: error:"), std::string::npos) << missing.stderr_text();
   ServeProcess budget;
-  EXPECT_FALSE(budget.start({"-m", stories_model(), "--parallel", "64", "--ctx", "65536", "--kv-budget", "1"}));
+  EXPECT_FALSE(budget.start({"-m", stories_model(), "--parallel", "64", "--ctx", "2048", "--kv-budget", "1"}));
   EXPECT_NE(budget.stderr_text().find("--kv-budget"), std::string::npos) << budget.stderr_text();
   ServeProcess bad_port;
   EXPECT_FALSE(bad_port.start({"-m", stories_model(), "--port", "70000"}));

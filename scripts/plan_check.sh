@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Capacity planner vs. measurement on this machine: for each model and context,
+# the peak RSS `dhi plan` predicts for `dhi run` next to the maximum resident
+# set size /usr/bin/time -v measures, and the decode speed it predicts next to
+# `dhi bench`. Prints a Markdown table (the one in README.md, "Capacity
+# planning") and exits non-zero when a row is outside +-10% (RSS) or, for
+# models of at least 100 MB, +-25% (decode). The tiny shared models decode in
+# well under a millisecond, all fixed costs (thread hand-offs, small ops) that
+# swing by tens of percent between runs on a loaded machine; their decode
+# error is printed but not checked.
+#
+# Calibration first, into a fresh file (nothing of the user's is read): the
+# per-layer fixed cost from stories260K, the attention cost per cached element
+# and one decode/prefill fraction per weight type from half-depth (14-layer)
+# 1.5B-shape models synthesized for the purpose (the Q4_K_M one benched at two
+# prompt lengths), so the 28-layer models checked below are not the ones
+# calibrated on.
+#
+# Usage: scripts/plan_check.sh [build dir]   (default build/release)
+# Models: ../shared/models/*.gguf and /tmp/r1-1.5b-{q4_k_m,q8_0,f16}.gguf
+# (synthesized when missing). Takes ~15 minutes on 2 cores.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build/release}
+shared=${DHI_SHARED_DIR:-$root/../shared}
+vocab=$shared/tokenizer/ggml-vocab-deepseek-r1-qwen.gguf
+work=$(mktemp -d /tmp/dhi-plan-check.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+# A copy, so rebuilding while this runs changes nothing.
+cp "$build/src/cli/dhi" "$work/dhi"
+dhi=$work/dhi
+export DHI_CALIBRATION=$work/calibration.json
+
+json() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
+
+echo "calibrating (per-layer cost: stories260K; attention and fractions: 14-layer 1.5B-shape models)" >&2
+"$dhi" bench -m "$shared/models/stories260K.gguf" -p 64 -n 256 -r 3 --calibrate --json >/dev/null
+for q in Q4_K_M Q8_0 F16; do
+  "$dhi" synth r1-distill-qwen-1.5b -q $q --layers 14 --vocab "$vocab" -o "$work/cal.gguf" 2>/dev/null
+  "$dhi" bench -m "$work/cal.gguf" -p 64 -n 32 -r 1 --calibrate --json >/dev/null
+  if [ $q = Q4_K_M ]; then
+    "$dhi" bench -m "$work/cal.gguf" -p 1024 -n 32 -r 1 --calibrate --json >/dev/null
+  fi
+  rm -f "$work/cal.gguf"
+done
+
+models=("$shared"/models/*.gguf)
+for q in q4_k_m q8_0 f16; do
+  f=/tmp/r1-1.5b-$q.gguf
+  if [ ! -f "$f" ]; then
+    "$dhi" synth r1-distill-qwen-1.5b -q "${q^^}" --vocab "$vocab" -o "$f" >&2
+  fi
+  models+=("$f")
+done
+
+prompt="Once upon a time there was a little robot who wanted to learn how memory works. \
+It asked the kernel how many pages it could have, and the kernel said: count them first."
+
+fail=0
+echo "| model | ctx | predicted RSS | measured RSS | error | predicted decode | bench decode | error |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+for m in "${models[@]}"; do
+  train=$("$dhi" plan "$m" --ctx 1 --json | json "j['n_ctx_train']")
+  for want in 512 4096; do
+    ctx=$want
+    if [ "$train" -gt 0 ] && [ "$train" -lt "$ctx" ]; then ctx=$train; fi
+    # Peak RSS of a real run; the plan for the micro-batch that run used.
+    /usr/bin/time -v "$dhi" run -m "$m" --raw -p "$prompt" -n 16 --ctx $ctx --temp 0 --json \
+      >"$work/run.json" 2>"$work/time.txt"
+    rss=$(sed -n 's/.*Maximum resident set size (kbytes): *\([0-9]*\)/\1/p' "$work/time.txt")
+    rss=$((rss * 1024))
+    n_prompt=$(json "len(j['prompt_tokens'])" <"$work/run.json")
+    pred_rss=$("$dhi" plan "$m" --ctx $ctx --batch $n_prompt --json | json "j['memory_bytes']['total']")
+    # Decode around the plan's average position (half the context), F16 cache
+    # as dhi bench uses.
+    n_gen=64
+    n_bench_prompt=$((ctx / 2 - n_gen / 2))
+    reps=3
+    if [ "$(stat -c %s "$m")" -gt 100000000 ]; then reps=1; n_gen=32; n_bench_prompt=$((ctx / 2 - n_gen / 2)); fi
+    bench_tps=$("$dhi" bench -m "$m" -p $n_bench_prompt -n $n_gen -r $reps --json --bandwidth-gbs 1 | json "j['gen_tps']")
+    pred_tps=$("$dhi" plan "$m" --ctx $ctx --kv-type f16 --json | json "j['predicted_decode_tps']")
+    python3 - "$m" "$ctx" "$(stat -c %s "$m")" "$pred_rss" "$rss" "$pred_tps" "$bench_tps" <<'EOF' || fail=1
+import os, sys
+m, ctx = sys.argv[1], sys.argv[2]
+size, pr, r, pt, bt = map(float, sys.argv[3:])
+er, et = (pr - r) / r, (pt - bt) / bt
+checked = size >= 100e6
+print(f"| {os.path.basename(m)} | {ctx} | {pr / 2**20:.1f} MiB | {r / 2**20:.1f} MiB | {er * 100:+.1f}% "
+      f"| {pt:.1f} tok/s | {bt:.1f} tok/s | {et * 100:+.1f}%{'' if checked else ' (not checked)'} |")
+sys.exit(0 if abs(er) <= 0.10 and (not checked or abs(et) <= 0.25) else 1)
+EOF
+  done
+done
+"$dhi" plan /tmp/r1-1.5b-q4_k_m.gguf --ctx 512 | sed -n 's/^speed: *//p' | sed 's/^/calibration in use: /' >&2
+exit $fail
