@@ -54,6 +54,26 @@ std::vector<float> random_activations(int64_t n, uint64_t seed) {
   return x;
 }
 
+// Bytes of one activation row in the kernel's format (f32 rows when it has no quantizer).
+uint64_t act_row_bytes(const kernels::cpu::DotKernel& k, int64_t n) {
+  return k.quantize_act ? kernels::cpu::act_row_bytes(k.act_type, n) : uint64_t(n) * sizeof(float);
+}
+
+// n_tok random activation rows of n floats, in the kernel's activation format.
+std::vector<uint8_t> kernel_activations(const kernels::cpu::DotKernel& k, int64_t n, int64_t n_tok) {
+  const std::vector<float> x = random_activations(n * n_tok, 2);
+  const uint64_t row = act_row_bytes(k, n);
+  std::vector<uint8_t> act(size_t(row * uint64_t(n_tok)));
+  for (int64_t i = 0; i < n_tok; ++i) {
+    if (k.quantize_act) {
+      k.quantize_act(x.data() + i * n, act.data() + i * row, n);
+    } else {
+      std::memcpy(act.data() + i * row, x.data() + i * n, row);
+    }
+  }
+  return act;
+}
+
 void set_counters(benchmark::State& state, uint64_t weight_bytes, const Shape& s, int64_t n_tok) {
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(weight_bytes));
   state.counters["flops"] = benchmark::Counter(double(2 * s.n_cols * s.n_rows * n_tok) * double(state.iterations()),
@@ -95,17 +115,8 @@ void bm_decode_dram(benchmark::State& state, TensorType t, Shape s, int n_thread
 
 void bm_dot_gemm(benchmark::State& state, const kernels::cpu::DotKernel* k, TensorType t, Shape s, int64_t n_tok) {
   const std::vector<uint8_t> w = random_matrix(t, s.n_rows, s.n_cols, 1);
-  const std::vector<float> x = random_activations(s.n_cols * n_tok, 2);
-  const uint64_t act_bytes = k->quantize_act ? kernels::cpu::act_row_bytes(k->act_type, s.n_cols)
-                                             : uint64_t(s.n_cols) * sizeof(float);
-  std::vector<uint8_t> act(size_t(act_bytes * uint64_t(n_tok)));
-  for (int64_t i = 0; i < n_tok; ++i) {
-    if (k->quantize_act) {
-      k->quantize_act(x.data() + i * s.n_cols, act.data() + i * act_bytes, s.n_cols);
-    } else {
-      std::memcpy(act.data() + i * act_bytes, x.data() + i * s.n_cols, act_bytes);
-    }
-  }
+  const uint64_t act_bytes = act_row_bytes(*k, s.n_cols);
+  const std::vector<uint8_t> act = kernel_activations(*k, s.n_cols, n_tok);
   std::vector<float> y(static_cast<size_t>(s.n_rows * n_tok));
   const size_t w_stride = *row_bytes(t, uint64_t(s.n_cols));
   for (auto _ : state) {
@@ -121,16 +132,8 @@ void bm_dot_gemm_slabs(benchmark::State& state, const kernels::cpu::DotKernel* k
   constexpr int64_t kSlab = 256;
   constexpr int kRuns = 7;
   const std::vector<uint8_t> w = random_matrix(t, s.n_rows, s.n_cols, 1);
-  const std::vector<float> x = random_activations(s.n_cols * n_tok, 2);
-  const uint64_t act_bytes = kernels::cpu::act_row_bytes(k->act_type, s.n_cols);
-  std::vector<uint8_t> act(size_t(act_bytes * uint64_t(n_tok)));
-  for (int64_t i = 0; i < n_tok; ++i) {
-    if (k->quantize_act) {
-      k->quantize_act(x.data() + i * s.n_cols, act.data() + i * act_bytes, s.n_cols);
-    } else {
-      std::memcpy(act.data() + i * act_bytes, x.data() + i * s.n_cols, act_bytes);
-    }
-  }
+  const uint64_t act_bytes = act_row_bytes(*k, s.n_cols);
+  const std::vector<uint8_t> act = kernel_activations(*k, s.n_cols, n_tok);
   std::vector<float> y(static_cast<size_t>(s.n_rows * n_tok));
   const size_t w_stride = *row_bytes(t, uint64_t(s.n_cols));
   for (auto _ : state) {

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
+#include <optional>
 #include <tuple>
 
 #include "model/reference.h"
@@ -56,23 +58,38 @@ SynthSpec spec_for(const Variant& v, TensorType t) {
   return s;
 }
 
-class FastVsReference : public ::testing::TestWithParam<std::tuple<Variant, TensorType>> {};
+// Each case: the synthesized model, loaded on the fast path and as the reference.
+class FastVsReference : public ::testing::TestWithParam<std::tuple<Variant, TensorType>> {
+ protected:
+  void SetUp() override {
+    const auto& [v, type] = GetParam();
+    sf_ = make_synth(spec_for(v, type));
+    ASSERT_TRUE(sf_.file);
+    auto model = Model::load(*sf_.file);
+    ASSERT_TRUE(model.ok()) << model.error().message;
+    model_ = std::move(model).value();
+    auto ref = ReferenceModel::load(*sf_.file);
+    ASSERT_TRUE(ref.ok()) << ref.error().message;
+    ref_.emplace(std::move(ref).value());
+    auto ctx = Context::create(*model_, {.n_ctx = 64, .n_seq = 1, .n_threads = 2});
+    ASSERT_TRUE(ctx.ok()) << ctx.error().message;
+    ctx_ = std::move(ctx).value();
+  }
+  SynthFile sf_;
+  std::unique_ptr<Model> model_;
+  std::optional<ReferenceModel> ref_;
+  std::unique_ptr<Context> ctx_;
+};
 
 TEST_P(FastVsReference, LogitsAndGreedyAgree) {
-  const auto& [v, type] = GetParam();
-  SynthFile sf = make_synth(spec_for(v, type));
-  ASSERT_TRUE(sf.file);
-  auto model = Model::load(*sf.file);
-  ASSERT_TRUE(model.ok()) << model.error().message;
-  auto ref = ReferenceModel::load(*sf.file);
-  ASSERT_TRUE(ref.ok()) << ref.error().message;
-  auto ctx = Context::create(**model, {.n_ctx = 64, .n_seq = 1, .n_threads = 2});
-  ASSERT_TRUE(ctx.ok()) << ctx.error().message;
+  const TensorType type = std::get<1>(GetParam());
+  Context* ctx = ctx_.get();
+  ReferenceModel* ref = &*ref_;
 
   const std::vector<int32_t> prompt = {1, 17, 42, 5, 77, 63};
   constexpr int kSteps = 16;
   std::vector<std::vector<float>> fast_logits;
-  const std::vector<int32_t> gen = greedy(**ctx, prompt, kSteps, 0, &fast_logits);
+  const std::vector<int32_t> gen = greedy(*ctx, prompt, kSteps, 0, &fast_logits);
   ASSERT_EQ(gen.size(), size_t(kSteps));
 
   // Teacher-forced reference over prompt + generated: its logits at position
@@ -141,28 +158,22 @@ TEST_P(FastVsReference, LogitsAndGreedyAgree) {
 // tiles plus a remainder, on AVX-512) against the reference at every position,
 // with the bounds of the test above.
 TEST_P(FastVsReference, LongPromptBatchAgrees) {
-  const auto& [v, type] = GetParam();
-  SynthFile sf = make_synth(spec_for(v, type));
-  ASSERT_TRUE(sf.file);
-  auto model = Model::load(*sf.file);
-  ASSERT_TRUE(model.ok()) << model.error().message;
-  auto ref = ReferenceModel::load(*sf.file);
-  ASSERT_TRUE(ref.ok()) << ref.error().message;
-  auto ctx = Context::create(**model, {.n_ctx = 64, .n_seq = 1, .n_threads = 2});
-  ASSERT_TRUE(ctx.ok()) << ctx.error().message;
+  const TensorType type = std::get<1>(GetParam());
+  Context* ctx = ctx_.get();
+  ReferenceModel* ref = &*ref_;
   std::vector<int32_t> toks;
   for (int i = 0; i < 40; ++i) toks.push_back(int32_t(1 + (i * 37) % 95));
   Batch b;
   for (size_t i = 0; i < toks.size(); ++i) b.add(toks[i], int32_t(i), 0, true);
-  ASSERT_TRUE((*ctx)->decode(b).ok());
+  ASSERT_TRUE(ctx->decode(b).ok());
   const auto ref_logits = ref->forward(toks);
   const bool quantized_acts =
       type != TensorType::F32 && type != TensorType::F16 && type != TensorType::BF16;
   const double max_tol = quantized_acts ? 8e-2 : 1e-4;
   const double rms_tol = quantized_acts ? 6e-2 : 1e-4;
   for (size_t i = 0; i < toks.size(); ++i) {
-    EXPECT_LT(max_rel_diff((*ctx)->logits(i), ref_logits[i]), max_tol) << "position " << i;
-    EXPECT_LT(rel_rms_diff((*ctx)->logits(i), ref_logits[i]), rms_tol) << "position " << i;
+    EXPECT_LT(max_rel_diff(ctx->logits(i), ref_logits[i]), max_tol) << "position " << i;
+    EXPECT_LT(rel_rms_diff(ctx->logits(i), ref_logits[i]), rms_tol) << "position " << i;
   }
 }
 
