@@ -266,19 +266,6 @@ TEST(Kernels, MatmulOneColumnF32) {
   EXPECT_EQ(y, (std::vector<float>{8.0f, -12.0f, 2.0f, -2.0f, 3.0f, -0.5f}));
 }
 
-TEST(Kernels, DotHandlesTails) {
-  for (int n : {0, 1, 7, 8, 9, 31}) {
-    std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
-    double want = 0;
-    for (int i = 0; i < n; ++i) {
-      a[size_t(i)] = float(i + 1);
-      b[size_t(i)] = float(2 - i % 3);
-      want += double(i + 1) * (2 - i % 3);
-    }
-    EXPECT_EQ(dot_f32(a.data(), b.data(), n), float(want)) << n;  // small integers: exact
-  }
-}
-
 TEST(Kernels, RmsNorm) {
   // Row [3, 4]: mean square 12.5, so y = x / sqrt(12.5 + eps) * w.
   const std::vector<float> x = {3.0f, 4.0f, 0.0f, 0.0f}, w = {1.0f, 2.0f};

@@ -101,19 +101,6 @@ bool weight_type_supported(TensorType t) {
   }
 }
 
-float dot_f32(const float* a, const float* b, int64_t n) {
-  // Eight independent partial sums: lets the compiler keep a vector register of
-  // accumulators without -ffast-math reassociation.
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int k = 0; k < 8; ++k) acc[k] += a[i + k] * b[i + k];
-  }
-  float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
 void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
   if (w.n_rows <= 0 || n_tokens <= 0) return;
   const DotKernel* k = kernel_for(w.type);

@@ -53,9 +53,6 @@ void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_t
 // y[i * n_cols ...] = row ids[i] of w, dequantized. ids must be in [0, n_rows).
 void get_rows(ThreadPool& pool, const WeightMatrix& w, const int32_t* ids, int64_t n_ids, float* y);
 
-// Plain f32 dot product (several accumulators so the compiler can vectorize).
-float dot_f32(const float* a, const float* b, int64_t n);
-
 // y[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight, per row of n elements.
 // x and y may alias.
 void rms_norm(ThreadPool& pool, const float* x, const float* weight, int64_t n_rows, int64_t n,
