@@ -9,6 +9,7 @@
 
 #include "gguf/reader.h"
 #include "model/synth.h"
+#include "model/test_util.h"
 #include "run_command.h"
 
 namespace dhi::test {
@@ -19,17 +20,8 @@ class R1RandomModel : public ::testing::Test {
   static void SetUpTestSuite() {
     auto vocab = gguf::GgufFile::open(shared_dir() + "/tokenizer/ggml-vocab-deepseek-r1-qwen.gguf");
     ASSERT_TRUE(vocab.ok()) << vocab.error().message;
-    model::SynthSpec spec;
-    spec.arch = "qwen2";
-    spec.n_embd = 64;
-    spec.n_layer = 2;
-    spec.n_head = 4;
-    spec.n_head_kv = 2;
-    spec.n_ff = 128;
-    spec.n_ctx_train = 262144;  // room for CtrlCStopsGenerationCleanly's long context
-    spec.weight_type = TensorType::Q8_0;
-    spec.tied_output = true;
-    spec.vocab_source = &*vocab;
+    // Room for CtrlCStopsGenerationCleanly's long context.
+    const model::SynthSpec spec = model::test::tiny_r1_spec(*vocab, 262144);
     auto writer = model::synth_model(spec);
     ASSERT_TRUE(writer.ok()) << writer.error().message;
     path_ = new std::string(::testing::TempDir() + "/dhi_r1_random_" + std::to_string(getpid()) +

@@ -26,6 +26,24 @@ struct SynthFile {
   std::unique_ptr<gguf::GgufFile> file;
 };
 
+// A tiny qwen2 model (2 layers, 64 wide, Q8_0, tied output) with the
+// vocabulary and chat template of `vocab`: what the CLI and server tests run
+// the real DeepSeek-R1-Distill-Qwen tokenizer through.
+inline SynthSpec tiny_r1_spec(const gguf::GgufFile& vocab, uint32_t n_ctx_train) {
+  SynthSpec spec;
+  spec.arch = "qwen2";
+  spec.n_embd = 64;
+  spec.n_layer = 2;
+  spec.n_head = 4;
+  spec.n_head_kv = 2;
+  spec.n_ff = 128;
+  spec.n_ctx_train = n_ctx_train;
+  spec.weight_type = TensorType::Q8_0;
+  spec.tied_output = true;
+  spec.vocab_source = &vocab;
+  return spec;
+}
+
 inline SynthFile make_synth(const SynthSpec& spec) {
   SynthFile s;
   auto w = synth_model(spec);

@@ -21,6 +21,7 @@
 
 #include "gguf/reader.h"
 #include "model/synth.h"
+#include "model/test_util.h"
 
 namespace dhi::test {
 
@@ -46,17 +47,8 @@ inline std::string temp_path(const std::string& stem) {
 inline std::string write_r1_model() {
   auto vocab = gguf::GgufFile::open(shared_dir() + "/tokenizer/ggml-vocab-deepseek-r1-qwen.gguf");
   if (!vocab) return "";
-  model::SynthSpec spec;
-  spec.arch = "qwen2";
-  spec.n_embd = 64;
-  spec.n_layer = 2;
-  spec.n_head = 4;
-  spec.n_head_kv = 2;
-  spec.n_ff = 128;
-  spec.n_ctx_train = 8192;  // OneSlotServer runs one long request with --ctx 8192
-  spec.weight_type = TensorType::Q8_0;
-  spec.tied_output = true;
-  spec.vocab_source = &*vocab;
+  // OneSlotServer runs one long request with --ctx 8192.
+  const model::SynthSpec spec = model::test::tiny_r1_spec(*vocab, 8192);
   auto writer = model::synth_model(spec);
   if (!writer) return "";
   const std::string path = temp_path("r1.gguf");
