@@ -37,12 +37,13 @@ json() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 echo "calibrating (per-layer cost: stories260K; attention and fractions: 14-layer 1.5B-shape models)" >&2
 "$dhi" bench -m "$shared/models/stories260K.gguf" -p 64 -n 256 -r 3 --calibrate --json >/dev/null
 for q in Q4_K_M Q8_0 F16; do
-  "$dhi" synth r1-distill-qwen-1.5b -q $q --layers 14 --vocab "$vocab" -o "$work/cal.gguf" 2>/dev/null
-  "$dhi" bench -m "$work/cal.gguf" -p 64 -n 32 -r 1 --calibrate --json >/dev/null
+  cal=$work/cal-$q.gguf
+  "$dhi" synth r1-distill-qwen-1.5b -q $q --layers 14 --vocab "$vocab" -o "$cal" 2>/dev/null
+  "$dhi" bench -m "$cal" -p 64 -n 32 -r 3 --calibrate --json >/dev/null
   if [ $q = Q4_K_M ]; then
-    "$dhi" bench -m "$work/cal.gguf" -p 1024 -n 32 -r 1 --calibrate --json >/dev/null
+    "$dhi" bench -m "$cal" -p 1024 -n 32 -r 3 --calibrate --json >/dev/null
   fi
-  rm -f "$work/cal.gguf"
+  rm -f "$cal"
 done
 
 models=("$shared"/models/*.gguf)

@@ -50,6 +50,13 @@ Expected<CalibrationRun> parse_run(const nlohmann::json& j, const std::string& p
   return r;
 }
 
+// One model file in one form: a path synthesized again with another weight
+// type is another model, so its runs neither replace nor pair with the old ones.
+bool same_model(const CalibrationRun& a, const CalibrationRun& b) {
+  return a.model == b.model && a.weight_type == b.weight_type && a.decode_bytes == b.decode_bytes &&
+         a.n_layer == b.n_layer;
+}
+
 }  // namespace
 
 std::string default_calibration_path() {
@@ -91,7 +98,7 @@ Status save_calibration_run(const std::string& path, const std::string& cpu, dou
   c.cpu = cpu;
   c.bandwidth_gbs = bandwidth_gbs;
   c.nominal_gflops = nominal_gflops;
-  std::erase_if(c.runs, [&](const CalibrationRun& r) { return r.model == run.model && r.n_prompt == run.n_prompt; });
+  std::erase_if(c.runs, [&](const CalibrationRun& r) { return same_model(r, run) && r.n_prompt == run.n_prompt; });
   c.runs.push_back(run);
   nlohmann::json runs = nlohmann::json::array();
   for (const CalibrationRun& r : c.runs) runs.push_back(run_json(r));
@@ -155,7 +162,7 @@ CpuSpeed derive_cpu_speed(const Calibration& cal, TensorType weight_type) {
   for (const CalibrationRun& a : cal.runs) {
     for (const CalibrationRun& b : cal.runs) {
       const double gap = b.attn_elems - a.attn_elems;
-      if (a.model != b.model || gap <= best_gap) continue;
+      if (!same_model(a, b) || gap <= best_gap) continue;
       const double dt = 1.0 / b.gen_tps - 1.0 / a.gen_tps;
       if (dt <= 0) continue;
       best_gap = gap;

@@ -28,6 +28,7 @@ struct CalibrationRun {
   int32_t n_layer = 0;
   int32_t n_threads = 0;
   int32_t n_prompt = 0;       // the bench's prompt: runs are kept per (model, n_prompt)
+                              // (a model: path, weight type, bytes and layers)
   uint64_t decode_bytes = 0;  // weight bytes one decode step streams
   double attn_elems = 0;      // cached K and V elements one decode step's attention visits
   double prompt_flops = 0;    // FLOPs of one prompt token (matmuls + attention at the bench's positions)
@@ -38,7 +39,7 @@ struct Calibration {
   std::string cpu;
   double bandwidth_gbs = 0;   // measured read bandwidth of this machine
   double nominal_gflops = 0;  // nominal_cpu_gflops() of this machine when measured
-  std::vector<CalibrationRun> runs;  // one per model file, latest measurement
+  std::vector<CalibrationRun> runs;  // one per model and prompt length, latest measurement
 };
 
 // The default location (see the top of the file); empty when no home is known.
@@ -47,7 +48,7 @@ std::string default_calibration_path();
 // nullopt when the file does not exist; an error when it exists but is not a
 // calibration file.
 Expected<std::optional<Calibration>> load_calibration(const std::string& path);
-// Replaces the run of the same model file (or adds it), updates bandwidth and
+// Replaces the run of the same model and prompt length (or adds it), updates bandwidth and
 // machine, writes the file (creating its directory).
 Status save_calibration_run(const std::string& path, const std::string& cpu, double bandwidth_gbs,
                             double nominal_gflops, const CalibrationRun& run);

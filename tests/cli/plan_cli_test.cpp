@@ -1,8 +1,14 @@
 // `dhi plan` through the executable: the JSON keys the issue fixes, verdicts on
 // the built-in devices, the capability matrix, the calibration written by
-// `dhi bench --calibrate`, and the engine refusing what the planner rejects.
+// `dhi bench --calibrate`, the predicted peak RSS of a real run, and the engine
+// refusing what the planner rejects.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -97,6 +103,64 @@ TEST(CliPlan, BenchCalibrationFeedsThePlan) {
   EXPECT_NE(p["speed_source"].get<std::string>().find("calibrated"), std::string::npos) << p["speed_source"];
   EXPECT_NE(p["device_description"].get<std::string>().find("calibration file"), std::string::npos);
   std::remove(cal.c_str());
+}
+
+struct MeasuredRun {
+  int exit_code = -1;
+  std::string out;
+  uint64_t peak_rss = 0;
+};
+
+// Runs dhi as the only child waited for here, so its rusage is its own peak RSS
+// (what `/usr/bin/time -v` reports), not the largest of every earlier child.
+MeasuredRun measure_dhi(const std::vector<std::string>& args) {
+  const std::string out_path = ::testing::TempDir() + "/dhi_rss_" + std::to_string(getpid()) + ".out";
+  const std::string binary = dhi_binary();
+  std::vector<char*> argv{const_cast<char*>(binary.c_str())};
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  MeasuredRun m;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int null = open("/dev/null", O_RDWR);
+    if (out < 0 || null < 0) _exit(127);
+    dup2(null, 0);
+    dup2(out, 1);
+    dup2(null, 2);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  rusage usage{};
+  if (pid > 0 && wait4(pid, &status, 0, &usage) == pid && WIFEXITED(status)) {
+    m.exit_code = WEXITSTATUS(status);
+    m.peak_rss = uint64_t(usage.ru_maxrss) * 1024;  // Linux reports KiB
+  }
+  m.out = read_file(out_path);
+  std::remove(out_path.c_str());
+  return m;
+}
+
+// The planner's peak RSS for `dhi run` against the kernel's count for a real
+// run, at two contexts: the README's +-10% promise, kept by a test so a new
+// dependency or buffer that grows the process shows up here. Sanitizers change
+// every allocation, so the check runs in the plain build only.
+TEST(CliPlan, PredictedPeakRssMatchesARealRun) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer's shadow memory and allocator change the RSS";
+#endif
+  for (const char* ctx : {"512", "2048"}) {
+    const MeasuredRun run = measure_dhi({"run", "-m", stories(), "--raw", "-p", "Once upon a time there was a robot",
+                                         "-n", "16", "--ctx", ctx, "--temp", "0", "--json"});
+    ASSERT_EQ(run.exit_code, 0) << run.out;
+    const size_t n_prompt = nlohmann::json::parse(run.out)["prompt_tokens"].size();
+    const nlohmann::json p = plan_json(shell_quote(stories()) + " --ctx " + ctx + " --batch " +
+                                       std::to_string(n_prompt));
+    const double predicted = p["memory_bytes"]["total"].get<double>();
+    EXPECT_NEAR(predicted / double(run.peak_rss), 1.0, 0.10)
+        << "ctx " << ctx << ": predicted " << predicted << " bytes, measured " << run.peak_rss;
+  }
 }
 
 TEST(CliPlan, BadInputsFailClearly) {

@@ -182,6 +182,22 @@ TEST(Calibration, RoundTripAndDerivedConstants) {
   EXPECT_EQ(f16.decode_fraction, default_cpu_speed(TensorType::F16).decode_fraction);
   EXPECT_NEAR(f16.layer_overhead_s, c, 1e-9);
 
+  // The same path synthesized again in another type (as scripts/plan_check.sh
+  // does) is another model: its run is added, not put in place of the Q4_K
+  // one, and a slower run at a longer prompt is not taken for attention cost.
+  CalibrationRun q8 = q4;
+  q8.weight_type = "Q8_0";
+  q8.decode_bytes = 1'900'000'000;
+  q8.n_prompt = 1024;
+  q8.attn_elems = 2e7;
+  q8.gen_tps = 1.0 / (28 * c + 2e7 * a * 10 + 1.9e9 / (bw * 1e9 * 0.7));
+  ASSERT_TRUE(save_calibration_run(path, "cpu", bw, 100, q8).ok());
+  auto cal2 = load_calibration(path);
+  ASSERT_TRUE(cal2.ok() && cal2->has_value());
+  ASSERT_EQ((*cal2)->runs.size(), 4u);
+  EXPECT_NEAR(derive_cpu_speed(**cal2, TensorType::Q4_K).attn_s_per_elem, a, 1e-13);
+  EXPECT_NEAR(derive_cpu_speed(**cal2, TensorType::Q4_K).decode_fraction, 0.6, 1e-6);
+
   // A missing file is no calibration; a broken one is an error naming it.
   auto none = load_calibration(path + ".missing");
   ASSERT_TRUE(none.ok());
