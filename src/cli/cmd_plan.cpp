@@ -122,7 +122,8 @@ void print_plan(const planner::Plan& p, const planner::DeviceProfile& d, const p
               p.speed_source.c_str());
 }
 
-nlohmann::json plan_json(const planner::Plan& p, const planner::DeviceProfile& d) {
+// `speed`: the CPU speed model's constants the plan used (README, "Capacity planning").
+nlohmann::json plan_json(const planner::Plan& p, const planner::DeviceProfile& d, const planner::CpuSpeed& speed) {
   nlohmann::json j;
   j["model"] = p.model;
   j["quant"] = p.quant;
@@ -146,6 +147,10 @@ nlohmann::json plan_json(const planner::Plan& p, const planner::DeviceProfile& d
   j["predicted_decode_tps"] = p.decode_tps;
   j["predicted_prefill_tps"] = p.prefill_tps;
   j["speed_source"] = p.speed_source;
+  j["cpu_speed"] = {{"decode_fraction", speed.decode_fraction},
+                    {"layer_overhead_s", speed.layer_overhead_s},
+                    {"attn_s_per_elem", speed.attn_s_per_elem},
+                    {"prefill_fraction", speed.prefill_fraction}};
   j["explanation"] = p.explanation;
   if (p.fit == planner::Fit::No) j["suggestion"] = p.suggestion;
   return j;
@@ -183,9 +188,10 @@ Status matrix(const PlanOptions& o) {
       std::vector<std::string> row = {std::string(preset.name), std::string(q), gb(m.weight_bytes())};
       for (const char* dn : kMatrixDevices) {
         const planner::DeviceProfile& d = *planner::find_builtin_device(dn);
-        DHI_ASSIGN_OR_RETURN(planner::Plan p, planner::make_plan(m, d, req, cpu_speed(cal, m.dominant_type())));
+        const planner::CpuSpeed speed = cpu_speed(cal, m.dominant_type());
+        DHI_ASSIGN_OR_RETURN(planner::Plan p, planner::make_plan(m, d, req, speed));
         row.push_back(cell(p));
-        nlohmann::json j = plan_json(p, d);
+        nlohmann::json j = plan_json(p, d, speed);
         j["weight_bytes"] = m.weight_bytes();
         rows.push_back(std::move(j));
       }
@@ -235,9 +241,10 @@ Status plan(const PlanOptions& o) {
   DHI_ASSIGN_OR_RETURN(planner::ModelDesc m, describe(o));
   DHI_ASSIGN_OR_RETURN(planner::DeviceProfile d, choose_device(o, cal ? &*cal : nullptr));
   DHI_ASSIGN_OR_RETURN(planner::PlanRequest req, request(o));
-  DHI_ASSIGN_OR_RETURN(planner::Plan p, planner::make_plan(m, d, req, cpu_speed(cal, m.dominant_type())));
+  const planner::CpuSpeed speed = cpu_speed(cal, m.dominant_type());
+  DHI_ASSIGN_OR_RETURN(planner::Plan p, planner::make_plan(m, d, req, speed));
   if (o.json) {
-    print_json(plan_json(p, d));
+    print_json(plan_json(p, d, speed));
   } else {
     print_plan(p, d, m);
   }
