@@ -9,16 +9,18 @@
 # swing by tens of percent between runs on a loaded machine; their decode
 # error is printed but not checked.
 #
-# Calibration first, into a fresh file (nothing of the user's is read): the
-# per-layer fixed cost from stories260K, the attention cost per cached element
-# and one decode/prefill fraction per weight type from half-depth (14-layer)
-# 1.5B-shape models synthesized for the purpose (the Q4_K_M one benched at two
-# prompt lengths), so the 28-layer models checked below are not the ones
-# calibrated on.
+# Calibration goes into a fresh file (nothing of the user's is read): the
+# per-layer fixed cost from stories260K; then, per weight type, the decode and
+# prefill fractions from a half-depth (14-layer) 1.5B-shape model synthesized
+# for the purpose (the Q4_K_M one benched at two prompt lengths for the
+# attention cost), each followed at once by the check of the 28-layer model, so
+# the models checked are not the ones calibrated on. The constants in use are
+# printed to stderr (planner/calibration.cpp's defaults come from them).
 #
 # Usage: scripts/plan_check.sh [build dir]   (default build/release)
-# Models: ../shared/models/*.gguf and /tmp/r1-1.5b-{q4_k_m,q8_0,f16}.gguf
-# (synthesized when missing). Takes ~15 minutes on 2 cores.
+# Models: ../shared/models/*.gguf and 1.5B-shape Q4_K_M, Q8_0 and F16 models
+# synthesized into a temporary folder (one at a time: up to 3.5 GB of disk).
+# Takes ~10 minutes on 2 cores.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,34 +36,12 @@ export DHI_CALIBRATION=$work/calibration.json
 
 json() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 
-echo "calibrating (per-layer cost: stories260K; attention and fractions: 14-layer 1.5B-shape models)" >&2
-"$dhi" bench -m "$shared/models/stories260K.gguf" -p 64 -n 256 -r 3 --calibrate --json >/dev/null
-for q in Q4_K_M Q8_0 F16; do
-  cal=$work/cal-$q.gguf
-  "$dhi" synth r1-distill-qwen-1.5b -q $q --layers 14 --vocab "$vocab" -o "$cal" 2>/dev/null
-  "$dhi" bench -m "$cal" -p 64 -n 32 -r 3 --calibrate --json >/dev/null
-  if [ $q = Q4_K_M ]; then
-    "$dhi" bench -m "$cal" -p 1024 -n 32 -r 3 --calibrate --json >/dev/null
-  fi
-  rm -f "$cal"
-done
-
-models=("$shared"/models/*.gguf)
-for q in q4_k_m q8_0 f16; do
-  f=/tmp/r1-1.5b-$q.gguf
-  if [ ! -f "$f" ]; then
-    "$dhi" synth r1-distill-qwen-1.5b -q "${q^^}" --vocab "$vocab" -o "$f" >&2
-  fi
-  models+=("$f")
-done
-
 prompt="Once upon a time there was a little robot who wanted to learn how memory works. \
 It asked the kernel how many pages it could have, and the kernel said: count them first."
 
-fail=0
-echo "| model | ctx | predicted RSS | measured RSS | error | predicted decode | bench decode | error |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
-for m in "${models[@]}"; do
+# One table row per context for model $1, against the calibration as it is now.
+check() {
+  local m=$1
   train=$("$dhi" plan "$m" --ctx 1 --json | json "j['n_ctx_train']")
   for want in 512 4096; do
     ctx=$want
@@ -77,9 +57,8 @@ for m in "${models[@]}"; do
     # as dhi bench uses.
     n_gen=64
     n_bench_prompt=$((ctx / 2 - n_gen / 2))
-    reps=3
-    if [ "$(stat -c %s "$m")" -gt 100000000 ]; then reps=1; n_gen=32; n_bench_prompt=$((ctx / 2 - n_gen / 2)); fi
-    bench_tps=$("$dhi" bench -m "$m" -p $n_bench_prompt -n $n_gen -r $reps --json --bandwidth-gbs 1 | json "j['gen_tps']")
+    if [ "$(stat -c %s "$m")" -gt 100000000 ]; then n_gen=32; n_bench_prompt=$((ctx / 2 - n_gen / 2)); fi
+    bench_tps=$("$dhi" bench -m "$m" -p $n_bench_prompt -n $n_gen -r 3 --json --bandwidth-gbs 1 | json "j['gen_tps']")
     pred_tps=$("$dhi" plan "$m" --ctx $ctx --kv-type f16 --json | json "j['predicted_decode_tps']")
     python3 - "$m" "$ctx" "$(stat -c %s "$m")" "$pred_rss" "$rss" "$pred_tps" "$bench_tps" <<'EOF' || fail=1
 import os, sys
@@ -92,6 +71,35 @@ print(f"| {os.path.basename(m)} | {ctx} | {pr / 2**20:.1f} MiB | {r / 2**20:.1f}
 sys.exit(0 if abs(er) <= 0.10 and (not checked or abs(et) <= 0.25) else 1)
 EOF
   done
+}
+
+fail=0
+echo "| model | ctx | predicted RSS | measured RSS | error | predicted decode | bench decode | error |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "calibrating the per-layer cost on stories260K" >&2
+"$dhi" bench -m "$shared/models/stories260K.gguf" -p 64 -n 256 -r 3 --calibrate --json >/dev/null
+for m in "$shared"/models/*.gguf; do check "$m"; done
+
+# Per weight type: calibrate on a 14-layer model, then check the 28-layer one
+# straight after, so the machine's drift between the two stays small. Both are
+# written now: the same bytes decode up to 15% slower from a file whose
+# page-cache pages were evicted and read back (README, "Prediction against
+# measurement"), so an old file would measure the page cache.
+for q in Q4_K_M Q8_0 F16; do
+  echo "calibrating $q on a 14-layer 1.5B-shape model" >&2
+  cal=$work/cal-$q.gguf
+  "$dhi" synth r1-distill-qwen-1.5b -q $q --layers 14 --vocab "$vocab" -o "$cal" 2>/dev/null
+  "$dhi" bench -m "$cal" -p 64 -n 32 -r 5 --calibrate --json >/dev/null
+  if [ $q = Q4_K_M ]; then
+    # Attention at a cache (14 layers x 2048 positions) beyond the L3 cache.
+    "$dhi" bench -m "$cal" -p 2048 -n 32 -r 3 --calibrate --json >/dev/null
+  fi
+  rm -f "$cal"
+  f=$work/r1-1.5b-${q,,}.gguf
+  "$dhi" synth r1-distill-qwen-1.5b -q $q --vocab "$vocab" -o "$f" 2>/dev/null
+  check "$f"
+  "$dhi" plan "$f" --ctx 512 --json | json "'$q constants: ' + str(j['cpu_speed'])" >&2
+  rm -f "$f"
 done
-"$dhi" plan /tmp/r1-1.5b-q4_k_m.gguf --ctx 512 | sed -n 's/^speed: *//p' | sed 's/^/calibration in use: /' >&2
+"$dhi" plan "$shared/models/stories260K.gguf" --ctx 512 --json | json "'source: ' + j['speed_source']" >&2
 exit $fail

@@ -127,18 +127,18 @@ Status save_calibration_run(const std::string& path, const std::string& cpu, dou
 CpuSpeed default_cpu_speed(TensorType t) {
   CpuSpeed s;
   s.source = "default";
-  // Measured with scripts/plan_check.sh (README, "Capacity planning") on the
-  // 2-core AMD EPYC (Zen 4) machine dhi is developed on.
-  s.layer_overhead_s = 50e-6;
-  s.attn_s_per_elem = 1.0e-9;
-  // The float types run through conversion tables and reach less of the
-  // bandwidth than the integer dot products.
+  // scripts/plan_check.sh's calibration of 2026-11-26 (README, "Prediction
+  // against measurement") on the 2-core AMD EPYC (Zen 4) machine dhi is
+  // developed on, with the AVX-512 kernels. Prefill fractions above 1: the
+  // integer dot products (VNNI) outrun the nominal rate, which counts f32 FMAs.
+  s.layer_overhead_s = 21.5e-6;
+  s.attn_s_per_elem = 6.2e-11;
   switch (t) {
     case TensorType::F16:
     case TensorType::BF16:
-    case TensorType::F32: s.decode_fraction = 0.45; s.prefill_fraction = 0.10; break;
-    case TensorType::Q8_0: s.decode_fraction = 0.60; s.prefill_fraction = 0.25; break;
-    default: s.decode_fraction = 0.50; s.prefill_fraction = 0.25; break;
+    case TensorType::F32: s.decode_fraction = 0.79; s.prefill_fraction = 1.56; break;
+    case TensorType::Q8_0: s.decode_fraction = 0.89; s.prefill_fraction = 2.42; break;
+    default: s.decode_fraction = 0.70; s.prefill_fraction = 2.36; break;
   }
   return s;
 }
