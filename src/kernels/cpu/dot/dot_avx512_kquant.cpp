@@ -12,9 +12,11 @@
 
 // GCC 12's avx512fintrin.h builds several intrinsics (vinserti64x4, vcvtdq2ps,
 // the reductions) on a self-initialised "undefined" vector, which
-// -Wmaybe-uninitialized reports at every inlined use; the value is never read.
+// -Wmaybe-uninitialized reports at every inlined use (and the unpack
+// intrinsics of the transposes below as -Wuninitialized); the value is never read.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
 #include <algorithm>
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "kernels/cpu/dot/dot_kquant_internal.h"
+#include "kernels/cpu/dot/interleave.h"
 
 namespace dhi::kernels::cpu {
 namespace {
@@ -44,6 +47,7 @@ inline __m512i quants512(const W& w) {
 // loads: Q4_K's 32 packed bytes hold 64 consecutive quants (low nibbles, then
 // high), so one broadcast load, a shift of the upper half and a mask give W_p.
 struct Q4K512 : KqQ4K {
+  static constexpr TensorType kType = TensorType::Q4_K;
   template <int P>
   __m512i quants512() const {
     const __m512i q = _mm512_broadcast_i64x4(kq_load256(b + offsetof(BlockQ4_K, qs) + 32 * P));
@@ -91,6 +95,7 @@ struct Q4K512 : KqQ4K {
 // Q6_K: W_p's 64 low nibbles are one 64-byte load of ql (nibble p%2), its high
 // 2-bit pairs two consecutive bit pairs of one broadcast 32-byte qh load.
 struct Q6K512 : KqQ6K {
+  static constexpr TensorType kType = TensorType::Q6_K;
   template <int P>
   __m512i quants512() const {
     constexpr int h = P / 2;
@@ -341,17 +346,12 @@ void kq_outer_pass(const KqGemmArgs& g, const KRowBlock* rows, int64_t n_blocks,
   }
 }
 
-template <typename W>
-void gemm(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* act, size_t act_stride,
-          int64_t n_tokens, float* out, size_t out_stride) {
-  if (n_tokens < kTileTokens) {
-    kq_gemm<Kernel<W>::template Tile, 4, 8>(n, w, w_stride, n_rows, act, act_stride, n_tokens, out, out_stride);
-    return;
-  }
-  const KqGemmArgs g{n, static_cast<const uint8_t*>(w), w_stride, static_cast<const uint8_t*>(act), act_stride,
-                     out, out_stride};
+// The outer-product prefill over whole 16-token tiles; row_at(r) gives row r
+// of the matrix in the file's layout. Returns the tokens done (a multiple of 16).
+template <typename W, typename RowAt>
+int64_t outer_gemm(const KqGemmArgs& g, int64_t n_rows, int64_t n_tokens, RowAt&& row_at) {
   const int64_t n_tiles = n_tokens / kTileTokens;
-  const int64_t n_blocks = n / QK_K;
+  const int64_t n_blocks = g.n / QK_K;
   thread_local std::vector<KTileBlock> tiles;
   thread_local std::vector<KRowBlock> rows;
   tiles.resize(size_t(n_tiles * n_blocks));
@@ -359,7 +359,7 @@ void gemm(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void*
   for (int64_t i = 0; i < n_tiles; ++i) kq_build_ktile(g, kTileTokens * i, tiles.data() + i * n_blocks);
   for (int64_t r0 = 0; r0 < n_rows; r0 += kRowsPerPass) {
     const int nr = int(std::min<int64_t>(kRowsPerPass, n_rows - r0));
-    for (int r = 0; r < nr; ++r) kq_unpack_row<W>(g.w + size_t(r0 + r) * w_stride, n_blocks, rows.data() + r * n_blocks);
+    for (int r = 0; r < nr; ++r) kq_unpack_row<W>(row_at(r0 + r), n_blocks, rows.data() + r * n_blocks);
     for (int64_t i = 0; i < n_tiles; ++i) {
       const KTileBlock* tile = tiles.data() + i * n_blocks;
       const int64_t t0 = kTileTokens * i;
@@ -371,9 +371,336 @@ void gemm(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void*
       }
     }
   }
-  if (const int64_t rest = n_tokens - kTileTokens * n_tiles; rest > 0) {
-    kq_gemm<Kernel<W>::template Tile, 4, 8>(n, w, w_stride, n_rows, g.act + size_t(kTileTokens * n_tiles) * act_stride,
-                                             act_stride, rest, out + size_t(kTileTokens * n_tiles) * out_stride, out_stride);
+  return kTileTokens * n_tiles;
+}
+
+template <typename W>
+void gemm(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* act, size_t act_stride,
+          int64_t n_tokens, float* out, size_t out_stride) {
+  int64_t done = 0;
+  if (n_tokens >= kTileTokens) {
+    const KqGemmArgs g{n, static_cast<const uint8_t*>(w), w_stride, static_cast<const uint8_t*>(act), act_stride,
+                       out, out_stride};
+    done = outer_gemm<W>(g, n_rows, n_tokens, [&](int64_t r) { return g.w + size_t(r) * w_stride; });
+  }
+  if (done < n_tokens) {
+    kq_gemm<Kernel<W>::template Tile, 4, 8>(n, w, w_stride, n_rows, static_cast<const uint8_t*>(act) + size_t(done) * act_stride,
+                                             act_stride, n_tokens - done, out + size_t(done) * out_stride, out_stride);
+  }
+}
+
+// ---- Decode on the row-interleaved layout (interleave.h).
+//
+// Lane r of every vector below is row r of the group. Per super-block column,
+// each 64-byte load holds one quant unit (4 bytes) of all 16 rows, and
+// vpdpbusd against the activation dword of those 4 elements, broadcast from
+// memory, adds their 4 products to each row's lane: 64 such steps cover 16
+// rows x 256 weights with no horizontal sums and no per-row shuffles. The
+// group-scale products are vpmulld on whole lanes and the min/offset term a
+// vpdpwssd per scale with a broadcast activation bsum, so each lane ends with
+// the exact integers S and M of dot_kquant_internal.h and the float finish is
+// the kq_block_value expression lane by lane: bit-identical to the generic
+// kernel. T tokens (1..4) share every weight load and mask.
+
+constexpr int kGroupTokens = 4;
+// Software prefetch distance in super-block columns. A column's loads jump
+// between its fields (Q6_K: ql, qh, scales), which the hardware prefetchers
+// follow poorly: without this, Q6_K decode from DRAM ran at half the rate of
+// the file layout. Two columns (4.5-6.6 KB) cover the memory latency at the
+// rate one core consumes them.
+constexpr size_t kAheadColumns = 2;
+
+inline __m512i bcast32(const uint8_t* p) { return _mm512_set1_epi32(kq_load<int32_t>(p)); }
+
+// The Q8_K bsums of one block as group-pair sums B_2j + B_2j+1 (Q4_K's
+// 32-element sub-blocks), j = 0..7.
+inline void k4_pair_bsums(const uint8_t* ab, int32_t* out) {
+  const __m256i s = _mm256_madd_epi16(kq_load256(ab + offsetof(BlockQ8_K, bsums)), _mm256_set1_epi16(1));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), s);
+}
+
+// Q4_K column (16 x 144 bytes): d[16], dmin[16] at 0 and 32 (fp16), scale byte
+// k of row r at 64 + 16k + r, qs unit u (bytes 4u..4u+3) at 256 + 64u.
+// qs unit 8c + i holds elements 64c + 4i.. (low nibbles, sub-block 2c) and
+// 64c + 32 + 4i.. (high nibbles, sub-block 2c + 1). The high nibbles are used
+// in place, as 16 u (masking without a shift): their sums are 16x, so the
+// odd sub-blocks' products are added to the even ones' times 16, and the float
+// scale d / 16 (exact) undoes it: d/16 * float(16 S) == d * float(S) bit for bit.
+template <int T>
+void q4k_group(const uint8_t* grp, int64_t n_blocks, const uint8_t* const* arow, __m512* acc) {
+  constexpr size_t kColumn = kInterleaveRows * sizeof(BlockQ4_K);
+  const __m512i m0f = _mm512_set1_epi8(0x0f), mf0 = _mm512_set1_epi8(char(0xf0));
+  const __m512i m3f = _mm512_set1_epi8(0x3f), m30 = _mm512_set1_epi8(0x30);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const uint8_t* col = grp + size_t(b) * kColumn;
+    kq_prefetch<kColumn>(col, kAheadColumns * kColumn);
+    // The 6-bit scales and mins of blocks_k.h, 64 bytes (4 sub-blocks x 16
+    // rows) at a time: z0 = bytes 0-3, z1 = 4-7, z2 = 8-11 of every row.
+    const __m512i z0 = load512(col + 64), z1 = load512(col + 128), z2 = load512(col + 192);
+    alignas(64) uint8_t sm[4][64];  // s_0-3, s_4-7, m_0-3, m_4-7
+    _mm512_store_si512(sm[0], _mm512_and_si512(z0, m3f));
+    _mm512_store_si512(sm[1], _mm512_or_si512(_mm512_and_si512(z2, m0f),
+                                              _mm512_and_si512(_mm512_srli_epi16(z0, 2), m30)));
+    _mm512_store_si512(sm[2], _mm512_and_si512(z1, m3f));
+    _mm512_store_si512(sm[3], _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(z2, 4), m0f),
+                                              _mm512_and_si512(_mm512_srli_epi16(z1, 2), m30)));
+    const auto lanes = [&](int row, int j) {
+      return _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sm[row + j / 4] + 16 * (j % 4))));
+    };
+    const uint8_t* qs[T];
+    int32_t bsum[T][8];
+    for (int t = 0; t < T; ++t) {
+      const uint8_t* ab = arow[t] + size_t(b) * sizeof(BlockQ8_K);
+      qs[t] = ab + offsetof(BlockQ8_K, qs);
+      k4_pair_bsums(ab, bsum[t]);
+    }
+    __m512i tlo[T], thi[T];
+    for (int t = 0; t < T; ++t) tlo[t] = thi[t] = _mm512_setzero_si512();
+    kq_unroll<4>([&]<int C>() {
+      __m512i lo[T], hi[T];
+      for (int t = 0; t < T; ++t) lo[t] = hi[t] = _mm512_setzero_si512();
+      for (int i = 0; i < 8; ++i) {
+        const __m512i w = load512(col + 256 + 64 * (8 * C + i));
+        const __m512i wl = _mm512_and_si512(w, m0f), wh = _mm512_and_si512(w, mf0);
+        for (int t = 0; t < T; ++t) {
+          lo[t] = _mm512_dpbusd_epi32(lo[t], wl, bcast32(qs[t] + 64 * C + 4 * i));
+          hi[t] = _mm512_dpbusd_epi32(hi[t], wh, bcast32(qs[t] + 64 * C + 32 + 4 * i));
+        }
+      }
+      const __m512i slo = lanes(0, 2 * C), shi = lanes(0, 2 * C + 1);
+      for (int t = 0; t < T; ++t) {
+        tlo[t] = _mm512_add_epi32(tlo[t], _mm512_mullo_epi32(lo[t], slo));
+        thi[t] = _mm512_add_epi32(thi[t], _mm512_mullo_epi32(hi[t], shi));
+      }
+    });
+    const __m512 d16 = _mm512_mul_ps(_mm512_cvtph_ps(kq_load256(col)), _mm512_set1_ps(1.0f / 16.0f));
+    const __m512 dmin = _mm512_cvtph_ps(kq_load256(col + 32));
+    __m512i mins[T];
+    for (int t = 0; t < T; ++t) mins[t] = _mm512_setzero_si512();
+    for (int j = 0; j < 8; ++j) {
+      // (m_j, 0) int16 pairs against the broadcast pair sum: m_j * B (|B| < 2^15).
+      const __m512i m = lanes(2, j);
+      for (int t = 0; t < T; ++t) mins[t] = _mm512_dpwssd_epi32(mins[t], m, _mm512_set1_epi32(bsum[t][j]));
+    }
+    for (int t = 0; t < T; ++t) {
+      const __m512i s16 = _mm512_add_epi32(_mm512_slli_epi32(tlo[t], 4), thi[t]);
+      const __m512 ds = kq_rounded16(_mm512_mul_ps(d16, _mm512_cvtepi32_ps(s16)));
+      const __m512 dm = kq_rounded16(_mm512_mul_ps(dmin, _mm512_cvtepi32_ps(mins[t])));
+      const __m512 da = _mm512_set1_ps(kq_load<float>(arow[t] + size_t(b) * sizeof(BlockQ8_K)));
+      acc[t] = _mm512_add_ps(acc[t], kq_rounded16(_mm512_mul_ps(da, _mm512_sub_ps(ds, dm))));
+    }
+  }
+}
+
+// Q6_K column (16 x 210 bytes), in reading order: d[16] (fp16) at 0, scale
+// pair p (s_2p, s_2p+1) of row r at 32 + 32p + 2r, then for j = 8h + i (half
+// h, i = 0..7) three lines at 288 + 192j: qh bytes 32h + 4i.., ql bytes
+// 64h + 4i.., ql bytes 64h + 32 + 4i... The first ql line holds elements
+// 128h + 4i.. (low nibbles) and 128h + 64 + 4i.. (high), the second 128h + 32
+// + 4i.. and 128h + 96 + 4i..; the qh line the high bit pairs of those four
+// element runs (bits 0-1, 2-3, 4-5, 6-7). Elements 4i.. of a 128-run fall in
+// group i / 4 of it, so a pass over i = 4q..4q+3 fills groups 8h + q + {0, 2,
+// 4, 6}.
+constexpr size_t kQ6Scales = 32, kQ6Quants = 288;
+inline const uint8_t* q6k_line(const uint8_t* col, int h, int i, int slot) {
+  return col + kQ6Quants + 192 * (8 * h + i) + 64 * slot;
+}
+
+template <int T>
+void q6k_group(const uint8_t* grp, int64_t n_blocks, const uint8_t* const* arow, __m512* acc) {
+  constexpr size_t kColumn = kInterleaveRows * sizeof(BlockQ6_K);
+  const __m512i m0f = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+  // (a & 0x0f) | b for b without low bits: vpternlogd with c = 0x0f.
+  const auto merge = [&](__m512i a, __m512i bits) { return _mm512_ternarylogic_epi32(a, bits, m0f, 0xec); };
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const uint8_t* col = grp + size_t(b) * kColumn;
+    kq_prefetch<kColumn>(col, kAheadColumns * kColumn);
+    const uint8_t* qs[T];
+    for (int t = 0; t < T; ++t) qs[t] = arow[t] + size_t(b) * sizeof(BlockQ8_K) + offsetof(BlockQ8_K, qs);
+    __m512i sp[8];  // (s_2p, s_2p+1) int16 pairs per lane
+    for (int p = 0; p < 8; ++p) sp[p] = _mm512_cvtepi8_epi16(kq_load256(col + kQ6Scales + 32 * p));
+    __m512i sum[T], mins[T];
+    for (int t = 0; t < T; ++t) sum[t] = mins[t] = _mm512_setzero_si512();
+    kq_unroll<4>([&]<int HQ>() {
+      constexpr int h = HQ / 2, q = HQ % 2;
+      __m512i g[4][T];
+      for (auto& row : g)
+        for (auto& v : row) v = _mm512_setzero_si512();
+      for (int i = 4 * q; i < 4 * q + 4; ++i) {
+        const __m512i hb = load512(q6k_line(col, h, i, 0));
+        const __m512i la = load512(q6k_line(col, h, i, 1));
+        const __m512i lb = load512(q6k_line(col, h, i, 2));
+        const __m512i u[4] = {
+            merge(la, _mm512_and_si512(_mm512_slli_epi16(hb, 4), m30)),
+            merge(lb, _mm512_and_si512(_mm512_slli_epi16(hb, 2), m30)),
+            merge(_mm512_srli_epi16(la, 4), _mm512_and_si512(hb, m30)),
+            merge(_mm512_srli_epi16(lb, 4), _mm512_and_si512(_mm512_srli_epi16(hb, 2), m30)),
+        };
+        for (int m = 0; m < 4; ++m)
+          for (int t = 0; t < T; ++t)
+            g[m][t] = _mm512_dpbusd_epi32(g[m][t], u[m], bcast32(qs[t] + 128 * h + 32 * m + 4 * i));
+      }
+      for (int m = 0; m < 4; ++m) {
+        // group 8h + q + 2m: pair 4h + m, its low (q = 0) or high (q = 1) scale.
+        const __m512i pair = sp[4 * h + m];
+        const __m512i s = q ? _mm512_srai_epi32(pair, 16) : _mm512_srai_epi32(_mm512_slli_epi32(pair, 16), 16);
+        for (int t = 0; t < T; ++t) sum[t] = _mm512_add_epi32(sum[t], _mm512_mullo_epi32(g[m][t], s));
+      }
+    });
+    for (int t = 0; t < T; ++t) {
+      const uint8_t* bs = arow[t] + size_t(b) * sizeof(BlockQ8_K) + offsetof(BlockQ8_K, bsums);
+      for (int p = 0; p < 8; ++p) mins[t] = _mm512_dpwssd_epi32(mins[t], sp[p], bcast32(bs + 4 * p));
+    }
+    const __m512 d = _mm512_cvtph_ps(kq_load256(col));
+    for (int t = 0; t < T; ++t) {
+      // m_k = 32 s_k: the -32 offset of every quant.
+      const __m512i s = _mm512_sub_epi32(sum[t], _mm512_slli_epi32(mins[t], 5));
+      const __m512 da = _mm512_set1_ps(kq_load<float>(arow[t] + size_t(b) * sizeof(BlockQ8_K)));
+      acc[t] = _mm512_add_ps(acc[t], kq_rounded16(_mm512_mul_ps(da, kq_rounded16(_mm512_mul_ps(d, _mm512_cvtepi32_ps(s))))));
+    }
+  }
+}
+
+template <typename W>
+struct GroupKernel;
+template <>
+struct GroupKernel<Q4K512> {
+  template <int T>
+  static void run(const uint8_t* g, int64_t nb, const uint8_t* const* a, __m512* acc) { q4k_group<T>(g, nb, a, acc); }
+};
+template <>
+struct GroupKernel<Q6K512> {
+  template <int T>
+  static void run(const uint8_t* g, int64_t nb, const uint8_t* const* a, __m512* acc) { q6k_group<T>(g, nb, a, acc); }
+};
+
+template <typename W, int T>
+void group_tokens(const uint8_t* grp, int64_t n_blocks, const uint8_t* act, size_t act_stride, int64_t t0,
+                  float* out, size_t out_stride) {
+  const uint8_t* arow[T];
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) {
+    arow[t] = act + size_t(t0 + t) * act_stride;
+    acc[t] = _mm512_setzero_ps();
+  }
+  GroupKernel<W>::template run<T>(grp, n_blocks, arow, acc);
+  for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + size_t(t0 + t) * out_stride, acc[t]);
+}
+
+// Transposes 16 x 16 dwords in place: v[i] lane j <-> v[j] lane i.
+inline void transpose16x16_epi32(__m512i* v) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    v[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    v[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    v[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    v[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  // v[4a + b] now holds, in 128-bit lane L, column 4L + b of rows 4a..4a+3;
+  // column c = 4L + b gathers lane L of v[b], v[4 + b], v[8 + b], v[12 + b].
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_i32x4(v[i], v[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_i32x4(v[i], v[i + 4], 0xdd);
+    t[i + 8] = _mm512_shuffle_i32x4(v[i + 8], v[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_i32x4(v[i + 8], v[i + 12], 0xdd);
+  }
+  for (int i = 0; i < 4; ++i) {
+    v[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+    v[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
+    v[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
+    v[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xdd);
+  }
+}
+
+// 16 consecutive 4-byte units of a field (unit u's 16 rows in the line at
+// line(u)) -> 64 bytes of each of the 16 rows (row r at dst + r * stride).
+template <typename Line>
+inline void untangle_units16(Line&& line, uint8_t* dst, size_t stride) {
+  __m512i v[16];
+  for (int u = 0; u < 16; ++u) v[u] = load512(line(u));
+  transpose16x16_epi32(v);
+  for (int r = 0; r < 16; ++r) _mm512_storeu_si512(dst + size_t(r) * stride, v[r]);
+}
+
+// A whole group back in the file's row layout (16 rows of row_bytes at dst):
+// interleave.h's permutation, undone with dword transposes for the 4-byte
+// units (most of the bytes) and plain copies for the few small ones. Prefill
+// reads every row this way once per call, so it must cost little next to the
+// outer products.
+template <typename W>
+void deinterleave_group(const uint8_t* grp, int64_t n_blocks, uint8_t* dst) {
+  constexpr size_t kColumn = kInterleaveRows * W::kBytes;
+  const size_t row_bytes = size_t(n_blocks) * W::kBytes;
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const uint8_t* col = grp + size_t(b) * kColumn;
+    uint8_t* blk = dst + size_t(b) * W::kBytes;
+    if constexpr (W::kType == TensorType::Q4_K) {
+      for (int half = 0; half < 2; ++half)
+        untangle_units16([&](int u) { return col + 256 + 64 * (16 * half + u); },
+                         blk + offsetof(BlockQ4_K, qs) + 64 * half, row_bytes);
+      for (int r = 0; r < kInterleaveRows; ++r) {
+        uint8_t* o = blk + size_t(r) * row_bytes;
+        std::memcpy(o, col + 2 * r, 2);       // d
+        std::memcpy(o + 2, col + 32 + 2 * r, 2);  // dmin
+        for (int k = 0; k < K_SCALE_SIZE; ++k) o[4 + k] = col[64 + 16 * k + r];
+      }
+    } else {
+      // ql unit 16h + u (u < 16): bytes 64h + 4u.., the second (u >= 8) or
+      // first line of j = 8h + u % 8; qh unit 8h + i: the qh line of j.
+      for (int h = 0; h < 2; ++h)
+        untangle_units16([&](int u) { return q6k_line(col, h, u % 8, 1 + u / 8); },
+                         blk + offsetof(BlockQ6_K, ql) + 64 * h, row_bytes);
+      untangle_units16([&](int u) { return q6k_line(col, u / 8, u % 8, 0); }, blk + offsetof(BlockQ6_K, qh), row_bytes);
+      for (int r = 0; r < kInterleaveRows; ++r) {
+        uint8_t* o = blk + size_t(r) * row_bytes;
+        for (int p = 0; p < 8; ++p) std::memcpy(o + offsetof(BlockQ6_K, scales) + 2 * p, col + kQ6Scales + 32 * p + 2 * r, 2);
+        std::memcpy(o + offsetof(BlockQ6_K, d), col + 2 * r, 2);
+      }
+    }
+  }
+}
+
+template <typename W>
+void gemm_interleaved(int64_t n, const void* w, int64_t n_groups, const void* act, size_t act_stride,
+                      int64_t n_tokens, float* out, size_t out_stride) {
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const auto* ab = static_cast<const uint8_t*>(act);
+  const int64_t n_blocks = n / QK_K;
+  const size_t row_bytes = size_t(n_blocks) * W::kBytes;
+  const size_t group_bytes = size_t(kInterleaveRows) * row_bytes;
+  int64_t done = 0;
+  if (n_tokens >= kTileTokens) {
+    // Prefill: the outer-product kernel on rows read back from their group
+    // (16 rows at a time into a buffer that stays in L1/L2).
+    thread_local std::vector<uint8_t> rows;
+    rows.resize(group_bytes);
+    int64_t cached = -1;
+    const KqGemmArgs g{n, wb, 0, ab, act_stride, out, out_stride};
+    done = outer_gemm<W>(g, kInterleaveRows * n_groups, n_tokens, [&](int64_t r) {
+      const int64_t grp = r / kInterleaveRows;
+      if (grp != cached) {
+        deinterleave_group<W>(wb + size_t(grp) * group_bytes, n_blocks, rows.data());
+        cached = grp;
+      }
+      return rows.data() + size_t(r % kInterleaveRows) * row_bytes;
+    });
+  }
+  for (int64_t grp = 0; grp < n_groups; ++grp) {
+    const uint8_t* gw = wb + size_t(grp) * group_bytes;
+    float* go = out + size_t(grp) * kInterleaveRows;
+    int64_t t = done;
+    for (; t + kGroupTokens <= n_tokens; t += kGroupTokens)
+      group_tokens<W, kGroupTokens>(gw, n_blocks, ab, act_stride, t, go, out_stride);
+    switch (n_tokens - t) {
+      case 3: group_tokens<W, 3>(gw, n_blocks, ab, act_stride, t, go, out_stride); break;
+      case 2: group_tokens<W, 2>(gw, n_blocks, ab, act_stride, t, go, out_stride); break;
+      case 1: group_tokens<W, 1>(gw, n_blocks, ab, act_stride, t, go, out_stride); break;
+      default: break;
+    }
   }
 }
 
@@ -381,9 +708,9 @@ void quantize_act(const float* x, void* out, int64_t n) { kq_quantize_q8_k_avx2(
 
 constexpr DotKernel kQ2K{TensorType::Q8_K, &quantize_act, &gemm<KqQ2K>};
 constexpr DotKernel kQ3K{TensorType::Q8_K, &quantize_act, &gemm<KqQ3K>};
-constexpr DotKernel kQ4K{TensorType::Q8_K, &quantize_act, &gemm<Q4K512>};
+constexpr DotKernel kQ4K{TensorType::Q8_K, &quantize_act, &gemm<Q4K512>, &gemm_interleaved<Q4K512>};
 constexpr DotKernel kQ5K{TensorType::Q8_K, &quantize_act, &gemm<KqQ5K>};
-constexpr DotKernel kQ6K{TensorType::Q8_K, &quantize_act, &gemm<Q6K512>};
+constexpr DotKernel kQ6K{TensorType::Q8_K, &quantize_act, &gemm<Q6K512>, &gemm_interleaved<Q6K512>};
 
 }  // namespace
 
