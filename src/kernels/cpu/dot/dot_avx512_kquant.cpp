@@ -346,28 +346,27 @@ void kq_outer_pass(const KqGemmArgs& g, const KRowBlock* rows, int64_t n_blocks,
   }
 }
 
-// The outer-product prefill over whole 16-token tiles; row_at(r) gives row r
-// of the matrix in the file's layout. Returns the tokens done (a multiple of 16).
-template <typename W, typename RowAt>
-int64_t outer_gemm(const KqGemmArgs& g, int64_t n_rows, int64_t n_tokens, RowAt&& row_at) {
+// The outer-product prefill over whole 16-token tiles. unpack(r0, nr) returns
+// rows r0..r0+nr-1 unpacked ([row][block], n/256 blocks a row; r0 a multiple
+// of kRowsPerPass). Returns the tokens done (a multiple of 16).
+template <typename W, typename Unpack>
+int64_t outer_gemm(const KqGemmArgs& g, int64_t n_rows, int64_t n_tokens, Unpack&& unpack) {
   const int64_t n_tiles = n_tokens / kTileTokens;
   const int64_t n_blocks = g.n / QK_K;
   thread_local std::vector<KTileBlock> tiles;
-  thread_local std::vector<KRowBlock> rows;
   tiles.resize(size_t(n_tiles * n_blocks));
-  rows.resize(size_t(kRowsPerPass * n_blocks));
   for (int64_t i = 0; i < n_tiles; ++i) kq_build_ktile(g, kTileTokens * i, tiles.data() + i * n_blocks);
   for (int64_t r0 = 0; r0 < n_rows; r0 += kRowsPerPass) {
     const int nr = int(std::min<int64_t>(kRowsPerPass, n_rows - r0));
-    for (int r = 0; r < nr; ++r) kq_unpack_row<W>(row_at(r0 + r), n_blocks, rows.data() + r * n_blocks);
+    const KRowBlock* rows = unpack(r0, nr);
     for (int64_t i = 0; i < n_tiles; ++i) {
       const KTileBlock* tile = tiles.data() + i * n_blocks;
       const int64_t t0 = kTileTokens * i;
       switch (nr) {
-        case 4: kq_outer_pass<W, 4>(g, rows.data(), n_blocks, tile, r0, t0); break;
-        case 3: kq_outer_pass<W, 3>(g, rows.data(), n_blocks, tile, r0, t0); break;
-        case 2: kq_outer_pass<W, 2>(g, rows.data(), n_blocks, tile, r0, t0); break;
-        default: kq_outer_pass<W, 1>(g, rows.data(), n_blocks, tile, r0, t0); break;
+        case 4: kq_outer_pass<W, 4>(g, rows, n_blocks, tile, r0, t0); break;
+        case 3: kq_outer_pass<W, 3>(g, rows, n_blocks, tile, r0, t0); break;
+        case 2: kq_outer_pass<W, 2>(g, rows, n_blocks, tile, r0, t0); break;
+        default: kq_outer_pass<W, 1>(g, rows, n_blocks, tile, r0, t0); break;
       }
     }
   }
@@ -381,7 +380,13 @@ void gemm(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void*
   if (n_tokens >= kTileTokens) {
     const KqGemmArgs g{n, static_cast<const uint8_t*>(w), w_stride, static_cast<const uint8_t*>(act), act_stride,
                        out, out_stride};
-    done = outer_gemm<W>(g, n_rows, n_tokens, [&](int64_t r) { return g.w + size_t(r) * w_stride; });
+    const int64_t n_blocks = n / QK_K;
+    thread_local std::vector<KRowBlock> rows;
+    rows.resize(size_t(kRowsPerPass * n_blocks));
+    done = outer_gemm<W>(g, n_rows, n_tokens, [&](int64_t r0, int nr) {
+      for (int r = 0; r < nr; ++r) kq_unpack_row<W>(g.w + size_t(r0 + r) * w_stride, n_blocks, rows.data() + r * n_blocks);
+      return rows.data();
+    });
   }
   if (done < n_tokens) {
     kq_gemm<Kernel<W>::template Tile, 4, 8>(n, w, w_stride, n_rows, static_cast<const uint8_t*>(act) + size_t(done) * act_stride,
@@ -616,50 +621,123 @@ inline void transpose16x16_epi32(__m512i* v) {
   }
 }
 
-// 16 consecutive 4-byte units of a field (unit u's 16 rows in the line at
-// line(u)) -> 64 bytes of each of the 16 rows (row r at dst + r * stride).
-template <typename Line>
-inline void untangle_units16(Line&& line, uint8_t* dst, size_t stride) {
-  __m512i v[16];
-  for (int u = 0; u < 16; ++u) v[u] = load512(line(u));
+// Prefill on interleaved weights: kq_unpack_row's result for the 16 rows of a
+// group straight from each super-block column, with the decode kernels'
+// unpacking (16 rows per instruction). The unsigned quants are made per line
+// (16 rows x 4 elements) and transposed into each row's element order; the
+// group sums for corr are vpdpbusd against ones on the same lines, lane = row.
+// The same integers as kq_unpack_row, so prefill results do not depend on the
+// layout. out: 16 rows x n_blocks ([row][block]).
+inline __m512i lane_sums(__m512i acc, __m512i u) { return _mm512_dpbusd_epi32(acc, u, _mm512_set1_epi8(1)); }
+
+inline void store_rows_u(__m512i* v, KRowBlock* out, int64_t n_blocks, int chunk) {
   transpose16x16_epi32(v);
-  for (int r = 0; r < 16; ++r) _mm512_storeu_si512(dst + size_t(r) * stride, v[r]);
+  for (int r = 0; r < kInterleaveRows; ++r) _mm512_store_si512(out[size_t(r) * size_t(n_blocks)].u + 64 * chunk, v[r]);
 }
 
-// A whole group back in the file's row layout (16 rows of row_bytes at dst):
-// interleave.h's permutation, undone with dword transposes for the 4-byte
-// units (most of the bytes) and plain copies for the few small ones. Prefill
-// reads every row this way once per call, so it must cost little next to the
-// outer products.
-template <typename W>
-void deinterleave_group(const uint8_t* grp, int64_t n_blocks, uint8_t* dst) {
-  constexpr size_t kColumn = kInterleaveRows * W::kBytes;
-  const size_t row_bytes = size_t(n_blocks) * W::kBytes;
+void unpack_group(const Q4K512*, const uint8_t* grp, int64_t n_blocks, KRowBlock* out) {
+  constexpr size_t kColumn = kInterleaveRows * sizeof(BlockQ4_K);
+  const __m512i m0f = _mm512_set1_epi8(0x0f), m3f = _mm512_set1_epi8(0x3f), m30 = _mm512_set1_epi8(0x30);
   for (int64_t b = 0; b < n_blocks; ++b) {
     const uint8_t* col = grp + size_t(b) * kColumn;
-    uint8_t* blk = dst + size_t(b) * W::kBytes;
-    if constexpr (W::kType == TensorType::Q4_K) {
-      for (int half = 0; half < 2; ++half)
-        untangle_units16([&](int u) { return col + 256 + 64 * (16 * half + u); },
-                         blk + offsetof(BlockQ4_K, qs) + 64 * half, row_bytes);
-      for (int r = 0; r < kInterleaveRows; ++r) {
-        uint8_t* o = blk + size_t(r) * row_bytes;
-        std::memcpy(o, col + 2 * r, 2);       // d
-        std::memcpy(o + 2, col + 32 + 2 * r, 2);  // dmin
-        for (int k = 0; k < K_SCALE_SIZE; ++k) o[4 + k] = col[64 + 16 * k + r];
+    KRowBlock* o = out + b;
+    const __m512i z0 = load512(col + 64), z1 = load512(col + 128), z2 = load512(col + 192);
+    alignas(64) uint8_t sm[4][64];  // s_0-3, s_4-7, m_0-3, m_4-7: byte 16 * (j % 4) + r
+    _mm512_store_si512(sm[0], _mm512_and_si512(z0, m3f));
+    _mm512_store_si512(sm[1], _mm512_or_si512(_mm512_and_si512(z2, m0f),
+                                              _mm512_and_si512(_mm512_srli_epi16(z0, 2), m30)));
+    _mm512_store_si512(sm[2], _mm512_and_si512(z1, m3f));
+    _mm512_store_si512(sm[3], _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(z2, 4), m0f),
+                                              _mm512_and_si512(_mm512_srli_epi16(z1, 2), m30)));
+    __m512i corr = _mm512_setzero_si512();
+    for (int c = 0; c < 4; ++c) {
+      __m512i v[16], lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
+      for (int i = 0; i < 8; ++i) {
+        const __m512i w = load512(col + 256 + 64 * (8 * c + i));
+        v[i] = _mm512_and_si512(w, m0f);
+        v[8 + i] = _mm512_and_si512(_mm512_srli_epi16(w, 4), m0f);
+        lo = lane_sums(lo, v[i]);
+        hi = lane_sums(hi, v[8 + i]);
       }
-    } else {
-      // ql unit 16h + u (u < 16): bytes 64h + 4u.., the second (u >= 8) or
-      // first line of j = 8h + u % 8; qh unit 8h + i: the qh line of j.
-      for (int h = 0; h < 2; ++h)
-        untangle_units16([&](int u) { return q6k_line(col, h, u % 8, 1 + u / 8); },
-                         blk + offsetof(BlockQ6_K, ql) + 64 * h, row_bytes);
-      untangle_units16([&](int u) { return q6k_line(col, u / 8, u % 8, 0); }, blk + offsetof(BlockQ6_K, qh), row_bytes);
-      for (int r = 0; r < kInterleaveRows; ++r) {
-        uint8_t* o = blk + size_t(r) * row_bytes;
-        for (int p = 0; p < 8; ++p) std::memcpy(o + offsetof(BlockQ6_K, scales) + 2 * p, col + kQ6Scales + 32 * p + 2 * r, 2);
-        std::memcpy(o + offsetof(BlockQ6_K, d), col + 2 * r, 2);
+      const auto s = [&](int j) {
+        return _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(sm[j / 4] + 16 * (j % 4))));
+      };
+      corr = _mm512_add_epi32(corr, _mm512_add_epi32(_mm512_mullo_epi32(lo, s(2 * c)), _mm512_mullo_epi32(hi, s(2 * c + 1))));
+      store_rows_u(v, o, n_blocks, c);
+    }
+    alignas(64) int32_t corr_r[16];
+    _mm512_store_si512(corr_r, _mm512_slli_epi32(corr, 7));
+    alignas(64) float d[16], dmin[16];
+    _mm512_store_ps(d, _mm512_cvtph_ps(kq_load256(col)));
+    _mm512_store_ps(dmin, _mm512_cvtph_ps(kq_load256(col + 32)));
+    for (int r = 0; r < kInterleaveRows; ++r) {
+      KRowBlock& k = o[size_t(r) * size_t(n_blocks)];
+      for (int j = 0; j < 8; ++j) {
+        k.s[j] = sm[j / 4][16 * (j % 4) + r];
+        const int32_t m = sm[2 + j / 4][16 * (j % 4) + r];
+        k.mpair[j] = m | m << 16;
       }
+      k.corr = corr_r[r];
+      k.d = d[r];
+      k.c = dmin[r];
+    }
+  }
+}
+
+void unpack_group(const Q6K512*, const uint8_t* grp, int64_t n_blocks, KRowBlock* out) {
+  constexpr size_t kColumn = kInterleaveRows * sizeof(BlockQ6_K);
+  const __m512i m0f = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+  const auto merge = [&](__m512i a, __m512i bits) { return _mm512_ternarylogic_epi32(a, bits, m0f, 0xec); };
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const uint8_t* col = grp + size_t(b) * kColumn;
+    KRowBlock* o = out + b;
+    __m512i gsum[16];  // per group k = 8h + 2m + i / 4, lane = row
+    for (auto& g : gsum) g = _mm512_setzero_si512();
+    for (int h = 0; h < 2; ++h) {
+      // Row dwords 32h + 8m + i hold u_m of line triple i: chunk 2h gets
+      // u_0, u_1 (i = 0..7 each), chunk 2h + 1 gets u_2, u_3.
+      __m512i v[2][16];
+      for (int i = 0; i < 8; ++i) {
+        const __m512i hb = load512(q6k_line(col, h, i, 0));
+        const __m512i la = load512(q6k_line(col, h, i, 1));
+        const __m512i lb = load512(q6k_line(col, h, i, 2));
+        const __m512i u[4] = {
+            merge(la, _mm512_and_si512(_mm512_slli_epi16(hb, 4), m30)),
+            merge(lb, _mm512_and_si512(_mm512_slli_epi16(hb, 2), m30)),
+            merge(_mm512_srli_epi16(la, 4), _mm512_and_si512(hb, m30)),
+            merge(_mm512_srli_epi16(lb, 4), _mm512_and_si512(_mm512_srli_epi16(hb, 2), m30)),
+        };
+        for (int m = 0; m < 4; ++m) {
+          v[m / 2][8 * (m % 2) + i] = u[m];
+          gsum[8 * h + 2 * m + i / 4] = lane_sums(gsum[8 * h + 2 * m + i / 4], u[m]);
+        }
+      }
+      store_rows_u(v[0], o, n_blocks, 2 * h);
+      store_rows_u(v[1], o, n_blocks, 2 * h + 1);
+    }
+    __m512i corr = _mm512_setzero_si512();
+    alignas(64) int16_t pairs[8][32];  // (s_2p, s_2p+1) of row r at [p][2r]
+    for (int p = 0; p < 8; ++p) {
+      const __m512i sp = _mm512_cvtepi8_epi16(kq_load256(col + kQ6Scales + 32 * p));
+      _mm512_store_si512(pairs[p], sp);
+      corr = _mm512_add_epi32(corr, _mm512_mullo_epi32(gsum[2 * p], _mm512_srai_epi32(_mm512_slli_epi32(sp, 16), 16)));
+      corr = _mm512_add_epi32(corr, _mm512_mullo_epi32(gsum[2 * p + 1], _mm512_srai_epi32(sp, 16)));
+    }
+    alignas(64) int32_t corr_r[16];
+    _mm512_store_si512(corr_r, _mm512_slli_epi32(corr, 7));
+    alignas(64) float d[16];
+    _mm512_store_ps(d, _mm512_cvtph_ps(kq_load256(col)));
+    for (int r = 0; r < kInterleaveRows; ++r) {
+      KRowBlock& k = o[size_t(r) * size_t(n_blocks)];
+      for (int p = 0; p < 8; ++p) {
+        const int32_t s0 = pairs[p][2 * r], s1 = pairs[p][2 * r + 1];
+        k.s[2 * p] = s0;
+        k.s[2 * p + 1] = s1;
+        k.mpair[p] = int32_t(uint32_t(uint16_t(int16_t(32 * s0))) | uint32_t(uint16_t(int16_t(32 * s1))) << 16);
+      }
+      k.corr = corr_r[r];
+      k.d = d[r];
+      k.c = d[r];
     }
   }
 }
@@ -670,23 +748,17 @@ void gemm_interleaved(int64_t n, const void* w, int64_t n_groups, const void* ac
   const auto* wb = static_cast<const uint8_t*>(w);
   const auto* ab = static_cast<const uint8_t*>(act);
   const int64_t n_blocks = n / QK_K;
-  const size_t row_bytes = size_t(n_blocks) * W::kBytes;
-  const size_t group_bytes = size_t(kInterleaveRows) * row_bytes;
+  const size_t group_bytes = size_t(kInterleaveRows) * size_t(n_blocks) * W::kBytes;
   int64_t done = 0;
   if (n_tokens >= kTileTokens) {
-    // Prefill: the outer-product kernel on rows read back from their group
-    // (16 rows at a time into a buffer that stays in L1/L2).
-    thread_local std::vector<uint8_t> rows;
-    rows.resize(group_bytes);
-    int64_t cached = -1;
+    // Prefill: the outer-product kernel, its rows unpacked 16 at a time
+    // straight from their group.
+    thread_local std::vector<KRowBlock> rows;
+    rows.resize(size_t(kInterleaveRows * n_blocks));
     const KqGemmArgs g{n, wb, 0, ab, act_stride, out, out_stride};
-    done = outer_gemm<W>(g, kInterleaveRows * n_groups, n_tokens, [&](int64_t r) {
-      const int64_t grp = r / kInterleaveRows;
-      if (grp != cached) {
-        deinterleave_group<W>(wb + size_t(grp) * group_bytes, n_blocks, rows.data());
-        cached = grp;
-      }
-      return rows.data() + size_t(r % kInterleaveRows) * row_bytes;
+    done = outer_gemm<W>(g, kInterleaveRows * n_groups, n_tokens, [&](int64_t r0, int) {
+      if (r0 % kInterleaveRows == 0) unpack_group(static_cast<const W*>(nullptr), wb + size_t(r0 / kInterleaveRows) * group_bytes, n_blocks, rows.data());
+      return rows.data() + size_t(r0 % kInterleaveRows) * size_t(n_blocks);
     });
   }
   for (int64_t grp = 0; grp < n_groups; ++grp) {
