@@ -6,9 +6,12 @@
 #include "model/model.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <mutex>
 #include <new>
 #include <string>
+#include <thread>
 
 #include "core/mapped_file.h"
 #include "kernels/cpu/ops.h"
@@ -75,11 +78,13 @@ class Binder {
   std::vector<const gguf::TensorInfo*> bound_;
 };
 
-// Load progress over all bound weight bytes, reported every 64 MB.
+// Load progress over all bound weight bytes, reported every 64 MB (from
+// several interleaving threads: the callback runs under a lock).
 class Progress {
  public:
   Progress(uint64_t total, const std::function<void(double)>& on_progress) : total_(total), cb_(on_progress) {}
   void add(uint64_t bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
     done_ += bytes;
     if (cb_ && (done_ - last_ >= (64ull << 20) || done_ == total_)) {
       last_ = done_;
@@ -91,6 +96,7 @@ class Progress {
   }
 
  private:
+  std::mutex mu_;
   uint64_t total_, done_ = 0, last_ = 0;
   const std::function<void(double)>& cb_;
 };
@@ -205,12 +211,26 @@ Expected<std::unique_ptr<Model>> Model::load(const gguf::GgufFile& file, const L
   if (owned > 0) {
     m->interleaved_.reset(static_cast<uint8_t*>(::operator new[](size_t(owned), std::align_val_t(64))));
     m->interleaved_bytes_ = owned;
-    uint8_t* dst = m->interleaved_.get();
-    for (TensorView* v : to_interleave) {
-      interleave_matrix(*v, dst, file.is_mapped(), progress);
-      v->data = dst;
-      v->interleaved = true;
-      dst += (v->row_bytes * uint64_t(v->ne1) + 63) / 64 * 64;
+    std::vector<uint8_t*> dst;
+    uint8_t* next = m->interleaved_.get();
+    for (const TensorView* v : to_interleave) {
+      dst.push_back(next);
+      next += (v->row_bytes * uint64_t(v->ne1) + 63) / 64 * 64;
+    }
+    // Page faults (reading the file, zeroing the new pages) are most of the
+    // time, so every core takes matrices from a shared counter.
+    std::atomic<size_t> next_matrix{0};
+    const auto work = [&] {
+      for (size_t i; (i = next_matrix.fetch_add(1)) < to_interleave.size();)
+        interleave_matrix(*to_interleave[i], dst[i], file.is_mapped(), progress);
+    };
+    std::vector<std::thread> helpers(std::max(1u, std::thread::hardware_concurrency()) - 1);
+    for (std::thread& t : helpers) t = std::thread(work);
+    work();
+    for (std::thread& t : helpers) t.join();
+    for (size_t i = 0; i < to_interleave.size(); ++i) {
+      to_interleave[i]->data = dst[i];
+      to_interleave[i]->interleaved = true;
     }
     if (m->config_.tied_output) w.output = w.token_embd;
   }

@@ -111,9 +111,16 @@ void interleave_weights(const WeightMatrix& w, int64_t row_begin, int64_t row_en
   const auto* src = static_cast<const uint8_t*>(w.data);
   auto* out = static_cast<uint8_t*>(dst);
   const int64_t grouped = w.n_rows / kInterleaveRows * kInterleaveRows;
+  const DotKernel* k = kernel_for(w.type);
   int64_t r = row_begin;
   for (; r + kInterleaveRows <= std::min(row_end, grouped); r += kInterleaveRows) {
-    interleave_group(w.type, w.n_cols, src + size_t(r) * w.row_bytes, w.row_bytes, out + size_t(r) * w.row_bytes);
+    const uint8_t* from = src + size_t(r) * w.row_bytes;
+    uint8_t* to = out + size_t(r) * w.row_bytes;
+    if (k && k->interleave_group) {
+      k->interleave_group(w.n_cols, from, w.row_bytes, to);
+    } else {
+      interleave_group(w.type, w.n_cols, from, w.row_bytes, to);
+    }
   }
   if (r < row_end) std::memcpy(out + size_t(r) * w.row_bytes, src + size_t(r) * w.row_bytes, size_t(row_end - r) * w.row_bytes);
 }

@@ -254,6 +254,12 @@ TEST(KQuantInterleave, GemmMatchesGeneric) {
           for (int64_t r = 0; r < rows; ++r) fill_random_row(t, w.data() + size_t(r) * rb, n, rng);
           for (int64_t g = 0; g < groups; ++g)
             interleave_group(t, n, w.data() + size_t(g) * 16 * rb, rb, il.data() + 1 + size_t(g) * 16 * rb);
+          // The kernel's vectorised interleaving writes the same bytes.
+          std::vector<uint8_t> fast(il.size(), 0x5A);
+          ASSERT_NE(k->interleave_group, nullptr);
+          for (int64_t g = 0; g < groups; ++g)
+            k->interleave_group(n, w.data() + size_t(g) * 16 * rb, rb, fast.data() + 1 + size_t(g) * 16 * rb);
+          ASSERT_EQ(std::memcmp(fast.data() + 1, il.data() + 1, w.size()), 0) << tensor_type_name(t) << " n=" << n;
           const size_t act_stride = size_t(n / QK_K) * sizeof(BlockQ8_K) + 3;
           std::vector<uint8_t> act(act_stride * size_t(tokens) + 1);
           for (int64_t i = 0; i < tokens; ++i) {
@@ -275,6 +281,8 @@ TEST(KQuantInterleave, GemmMatchesGeneric) {
     EXPECT_EQ(kquant_kernel(t, Isa::Generic)->gemm_interleaved, nullptr) << tensor_type_name(t);
     EXPECT_EQ(kquant_kernel(t, Isa::Avx2)->gemm_interleaved, nullptr) << tensor_type_name(t);
     EXPECT_EQ(kquant_kernel(t, Isa::Avx512)->gemm_interleaved != nullptr, has_interleaved_layout(t))
+        << tensor_type_name(t);
+    EXPECT_EQ(kquant_kernel(t, Isa::Avx512)->interleave_group != nullptr, has_interleaved_layout(t))
         << tensor_type_name(t);
   }
 }

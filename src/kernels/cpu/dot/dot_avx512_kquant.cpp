@@ -507,7 +507,8 @@ void q4k_group(const uint8_t* grp, int64_t n_blocks, const uint8_t* const* arow,
 // group i / 4 of it, so a pass over i = 4q..4q+3 fills groups 8h + q + {0, 2,
 // 4, 6}.
 constexpr size_t kQ6Scales = 32, kQ6Quants = 288;
-inline const uint8_t* q6k_line(const uint8_t* col, int h, int i, int slot) {
+template <typename Byte>  // const uint8_t or uint8_t
+inline Byte* q6k_line(Byte* col, int h, int i, int slot) {
   return col + kQ6Quants + 192 * (8 * h + i) + 64 * slot;
 }
 
@@ -618,6 +619,48 @@ inline void transpose16x16_epi32(__m512i* v) {
     v[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
     v[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
     v[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xdd);
+  }
+}
+
+// interleave.h's interleave_group for the two layouts: the 4-byte units (most
+// of the bytes) by the transpose (16 rows' 64-byte runs -> 16 lines), the few
+// small ones by plain copies.
+template <typename Line>
+inline void tangle_units16(const uint8_t* src, size_t stride, Line&& line) {
+  __m512i v[16];
+  for (int r = 0; r < 16; ++r) v[r] = load512(src + size_t(r) * stride);
+  transpose16x16_epi32(v);
+  for (int u = 0; u < 16; ++u) _mm512_storeu_si512(line(u), v[u]);
+}
+
+template <typename W>
+void interleave_group_fast(int64_t n, const uint8_t* src, size_t stride, uint8_t* dst) {
+  constexpr size_t kColumn = kInterleaveRows * W::kBytes;
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    const uint8_t* blk = src + size_t(b) * W::kBytes;
+    uint8_t* col = dst + size_t(b) * kColumn;
+    if constexpr (W::kType == TensorType::Q4_K) {
+      for (int half = 0; half < 2; ++half)
+        tangle_units16(blk + offsetof(BlockQ4_K, qs) + 64 * half, stride,
+                       [&](int u) { return col + 256 + 64 * (16 * half + u); });
+      for (int r = 0; r < kInterleaveRows; ++r) {
+        const uint8_t* row = blk + size_t(r) * stride;
+        std::memcpy(col + 2 * r, row, 2);
+        std::memcpy(col + 32 + 2 * r, row + 2, 2);
+        for (int k = 0; k < K_SCALE_SIZE; ++k) col[64 + 16 * k + r] = row[4 + k];
+      }
+    } else {
+      for (int h = 0; h < 2; ++h)
+        tangle_units16(blk + offsetof(BlockQ6_K, ql) + 64 * h, stride,
+                       [&](int u) { return q6k_line(col, h, u % 8, 1 + u / 8); });
+      tangle_units16(blk + offsetof(BlockQ6_K, qh), stride,
+                     [&](int u) { return q6k_line(col, u / 8, u % 8, 0); });
+      for (int r = 0; r < kInterleaveRows; ++r) {
+        const uint8_t* row = blk + size_t(r) * stride;
+        std::memcpy(col + 2 * r, row + offsetof(BlockQ6_K, d), 2);
+        for (int p = 0; p < 8; ++p) std::memcpy(col + kQ6Scales + 32 * p + 2 * r, row + offsetof(BlockQ6_K, scales) + 2 * p, 2);
+      }
+    }
   }
 }
 
@@ -780,9 +823,11 @@ void quantize_act(const float* x, void* out, int64_t n) { kq_quantize_q8_k_avx2(
 
 constexpr DotKernel kQ2K{TensorType::Q8_K, &quantize_act, &gemm<KqQ2K>};
 constexpr DotKernel kQ3K{TensorType::Q8_K, &quantize_act, &gemm<KqQ3K>};
-constexpr DotKernel kQ4K{TensorType::Q8_K, &quantize_act, &gemm<Q4K512>, &gemm_interleaved<Q4K512>};
+constexpr DotKernel kQ4K{TensorType::Q8_K, &quantize_act, &gemm<Q4K512>, &gemm_interleaved<Q4K512>,
+                         &interleave_group_fast<Q4K512>};
 constexpr DotKernel kQ5K{TensorType::Q8_K, &quantize_act, &gemm<KqQ5K>};
-constexpr DotKernel kQ6K{TensorType::Q8_K, &quantize_act, &gemm<Q6K512>, &gemm_interleaved<Q6K512>};
+constexpr DotKernel kQ6K{TensorType::Q8_K, &quantize_act, &gemm<Q6K512>, &gemm_interleaved<Q6K512>,
+                         &interleave_group_fast<Q6K512>};
 
 }  // namespace
 
