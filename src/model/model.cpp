@@ -11,6 +11,7 @@
 #include <mutex>
 #include <new>
 #include <string>
+#include <system_error>
 #include <thread>
 
 #include "core/mapped_file.h"
@@ -119,15 +120,25 @@ void prefault(const std::vector<const gguf::TensorInfo*>& tensors, Progress& pro
 constexpr uint64_t kInterleaveSliceBytes = 4ull << 20;
 
 // Interleaves one matrix into dst, releasing its file pages slice by slice
-// (when `release`: the weights are a file mapping).
+// (when `release`: the weights are a file mapping). Each release starts at
+// the page the previous slice ended in, so a page that two slices share is
+// released once both are done.
 void interleave_matrix(const TensorView& v, uint8_t* dst, bool release, Progress& progress) {
   const kernels::cpu::WeightMatrix w{v.data, v.type, v.ne0, v.ne1, v.row_bytes};
   const int64_t slice = std::max<int64_t>(1, int64_t(kInterleaveSliceBytes / (16 * v.row_bytes))) * 16;
+  const auto* base = static_cast<const uint8_t*>(v.data);
+  // A multiple of the page size where pages are 4 KB; with larger pages
+  // release_mapped_pages rounds the start up, so a shared page only stays.
+  const uintptr_t page = 4096;
+  const uint8_t* released = base;  // released up to here (the first page may be another tensor's too)
   for (int64_t r0 = 0; r0 < v.ne1; r0 += slice) {
     const int64_t r1 = std::min(v.ne1, r0 + slice);
     kernels::cpu::interleave_weights(w, r0, r1, dst);
-    const auto* src = static_cast<const uint8_t*>(v.data) + size_t(r0) * v.row_bytes;
-    if (release) release_mapped_pages(src, size_t(r1 - r0) * v.row_bytes);
+    const uint8_t* end = base + size_t(r1) * v.row_bytes;
+    if (release) release_mapped_pages(released, size_t(end - released));
+    // The next release starts at the page `end` lies in.
+    released = reinterpret_cast<const uint8_t*>(std::max(reinterpret_cast<uintptr_t>(base),
+                                                         reinterpret_cast<uintptr_t>(end) / page * page));
     progress.add(uint64_t(r1 - r0) * v.row_bytes);
   }
 }
@@ -195,6 +206,14 @@ Expected<std::unique_ptr<Model>> Model::load(const gguf::GgufFile& file, const L
   for (LayerWeights& L : w.layers)
     for (TensorView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down}) consider(*v);
   consider(m->config_.tied_output ? w.token_embd : w.output);
+  // One 64-byte aligned block for all of them, each matrix at a 64-byte
+  // offset. Without the memory for it the weights stay in the file's layout.
+  uint64_t owned = 0;
+  for (const TensorView* v : to_interleave) owned += (v->row_bytes * uint64_t(v->ne1) + 63) / 64 * 64;
+  if (owned > 0) {
+    m->interleaved_.reset(static_cast<uint8_t*>(::operator new[](size_t(owned), std::align_val_t(64), std::nothrow)));
+    if (!m->interleaved_) to_interleave.clear();
+  }
 
   Progress progress(total, opts.on_progress);
   std::vector<const gguf::TensorInfo*> mapped;
@@ -205,11 +224,7 @@ Expected<std::unique_ptr<Model>> Model::load(const gguf::GgufFile& file, const L
   }
   prefault(mapped, progress);
 
-  // One 64-byte aligned block for all of them, each matrix at a 64-byte offset.
-  uint64_t owned = 0;
-  for (const TensorView* v : to_interleave) owned += (v->row_bytes * uint64_t(v->ne1) + 63) / 64 * 64;
-  if (owned > 0) {
-    m->interleaved_.reset(static_cast<uint8_t*>(::operator new[](size_t(owned), std::align_val_t(64))));
+  if (!to_interleave.empty()) {
     m->interleaved_bytes_ = owned;
     std::vector<uint8_t*> dst;
     uint8_t* next = m->interleaved_.get();
@@ -224,8 +239,16 @@ Expected<std::unique_ptr<Model>> Model::load(const gguf::GgufFile& file, const L
       for (size_t i; (i = next_matrix.fetch_add(1)) < to_interleave.size();)
         interleave_matrix(*to_interleave[i], dst[i], file.is_mapped(), progress);
     };
-    std::vector<std::thread> helpers(std::max(1u, std::thread::hardware_concurrency()) - 1);
-    for (std::thread& t : helpers) t = std::thread(work);
+    // At most 8 threads: each holds a slice of both copies resident.
+    const unsigned n_helpers = std::min(8u, std::max(1u, std::thread::hardware_concurrency())) - 1;
+    std::vector<std::thread> helpers;
+    for (unsigned i = 0; i < n_helpers; ++i) {
+      try {
+        helpers.emplace_back(work);
+      } catch (const std::system_error&) {
+        break;  // no more threads: the ones running (this one at least) finish the work
+      }
+    }
     work();
     for (std::thread& t : helpers) t.join();
     for (size_t i = 0; i < to_interleave.size(); ++i) {
