@@ -4,7 +4,10 @@
 // are quantized once per call into the 8-bit block type the weight type pairs
 // with (Q8_0, Q8_1 or Q8_K; float weights keep f32 activations), into one
 // buffer the threads share, and the weights stay in their packed blocks. The
-// kernel for each weight type is picked once from active_isa().
+// kernel for each weight type is picked once from active_isa(). A matrix in
+// the row-interleaved layout (interleave_weights, which the model loader
+// applies where interleaved_layout_pays) goes to the kernel's
+// gemm_interleaved in groups of 16 rows; its tail rows to gemm.
 //
 // Work split: decode (one token) streams the weights once, so the rows are cut
 // into a few contiguous chunks per thread (each thread streams its own rows;
