@@ -8,6 +8,8 @@
 //       256 rows as the best of 7 runs, summed: a whole-matrix run takes tens
 //       of milliseconds and on a shared machine is nearly always interrupted,
 //       a ~1 ms slab usually is not, so this figure is the stable one there;
+//   .../interleaved/...                           the same on the row-interleaved
+//       layout, for the types the model loader interleaves on this ISA;
 //   decode_dram/<type>/<shape>/threads:<t>        matmul of one token, each
 //       iteration on the next of enough copies of the matrix (>= 512 MB) that
 //       the weights come from memory, as in a real decode step, not from L3.
@@ -24,6 +26,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "bench_context.h"
@@ -80,12 +83,23 @@ void set_counters(benchmark::State& state, uint64_t weight_bytes, const Shape& s
                                                benchmark::Counter::kIsRate);
 }
 
-void bm_matmul(benchmark::State& state, TensorType t, Shape s, int64_t n_tok, int n_threads) {
-  const std::vector<uint8_t> w = random_matrix(t, s.n_rows, s.n_cols, 1);
+// The matrix in the layout a benchmark runs on: the file's rows, or interleaved
+// as the model loader does where the ISA's decode kernel reads that layout.
+std::vector<uint8_t> laid_out(std::vector<uint8_t> w, TensorType t, Shape s, kernels::cpu::WeightLayout layout) {
+  if (layout == kernels::cpu::WeightLayout::Rows) return w;
+  std::vector<uint8_t> il(w.size());
+  const kernels::cpu::WeightMatrix wm{w.data(), t, s.n_cols, s.n_rows, *row_bytes(t, uint64_t(s.n_cols))};
+  kernels::cpu::interleave_weights(wm, 0, s.n_rows, il.data());
+  return il;
+}
+
+void bm_matmul(benchmark::State& state, TensorType t, Shape s, int64_t n_tok, int n_threads,
+               kernels::cpu::WeightLayout layout) {
+  const std::vector<uint8_t> w = laid_out(random_matrix(t, s.n_rows, s.n_cols, 1), t, s, layout);
   const std::vector<float> x = random_activations(s.n_cols * n_tok, 2);
   std::vector<float> y(static_cast<size_t>(s.n_rows * n_tok));
   ThreadPool pool(n_threads);
-  const kernels::cpu::WeightMatrix wm{w.data(), t, s.n_cols, s.n_rows, *row_bytes(t, uint64_t(s.n_cols))};
+  const kernels::cpu::WeightMatrix wm{w.data(), t, s.n_cols, s.n_rows, *row_bytes(t, uint64_t(s.n_cols)), layout};
   for (auto _ : state) {
     kernels::cpu::matmul(pool, wm, x.data(), n_tok, y.data());
     benchmark::DoNotOptimize(y.data());
@@ -94,8 +108,8 @@ void bm_matmul(benchmark::State& state, TensorType t, Shape s, int64_t n_tok, in
   set_counters(state, w.size(), s, n_tok);
 }
 
-void bm_decode_dram(benchmark::State& state, TensorType t, Shape s, int n_threads) {
-  const std::vector<uint8_t> first = random_matrix(t, s.n_rows, s.n_cols, 1);
+void bm_decode_dram(benchmark::State& state, TensorType t, Shape s, int n_threads, kernels::cpu::WeightLayout layout) {
+  const std::vector<uint8_t> first = laid_out(random_matrix(t, s.n_rows, s.n_cols, 1), t, s, layout);
   const size_t n_copies = size_t(std::max<uint64_t>(1, kDramBytes / first.size()));
   // Copies of one matrix: the bytes, not their values, are what is measured.
   std::vector<std::vector<uint8_t>> copies(n_copies, first);
@@ -105,7 +119,7 @@ void bm_decode_dram(benchmark::State& state, TensorType t, Shape s, int n_thread
   const uint64_t rb = *row_bytes(t, uint64_t(s.n_cols));
   size_t i = 0;
   for (auto _ : state) {
-    const kernels::cpu::WeightMatrix wm{copies[i++ % n_copies].data(), t, s.n_cols, s.n_rows, rb};
+    const kernels::cpu::WeightMatrix wm{copies[i++ % n_copies].data(), t, s.n_cols, s.n_rows, rb, layout};
     kernels::cpu::matmul(pool, wm, x.data(), 1, y.data());
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
@@ -165,26 +179,32 @@ int main(int argc, char** argv) {
   if (!bench::add_context()) return 1;
   const kernels::cpu::Isa isa = *kernels::cpu::active_isa();
   const int max_threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  using kernels::cpu::WeightLayout;
   for (TensorType t : bench::kTypes) {
+    // The file's layout, and the interleaved one where the model loader uses it.
+    std::vector<std::pair<WeightLayout, std::string>> layouts = {{WeightLayout::Rows, "/"}};
+    if (kernels::cpu::interleaved_layout_pays(t)) layouts.emplace_back(WeightLayout::Interleaved, "/interleaved/");
     const std::string tn(tensor_type_name(t));
     for (const bench::Shape& s : bench::kShapes) {
       for (int64_t n_tok : bench::kTokens) {
-        // One thread, then all cores (once when there is only one).
-        for (int threads : {1, max_threads}) {
-          const std::string name = "matmul/" + tn + "/" + s.name + "/tokens:" + std::to_string(n_tok) +
-                                   "/threads:" + std::to_string(threads);
-          benchmark::RegisterBenchmark(name.c_str(), bench::bm_matmul, t, s, n_tok, threads)
-              ->Unit(benchmark::kMicrosecond)
-              ->UseRealTime();
-          if (max_threads == 1) break;
-        }
-        if (n_tok == 1) {
+        for (const auto& [layout, tag] : layouts) {
+          // One thread, then all cores (once when there is only one).
           for (int threads : {1, max_threads}) {
-            const std::string name = "decode_dram/" + tn + "/" + s.name + "/threads:" + std::to_string(threads);
-            benchmark::RegisterBenchmark(name.c_str(), bench::bm_decode_dram, t, s, threads)
+            const std::string name = "matmul/" + tn + "/" + s.name + tag + "tokens:" + std::to_string(n_tok) +
+                                     "/threads:" + std::to_string(threads);
+            benchmark::RegisterBenchmark(name.c_str(), bench::bm_matmul, t, s, n_tok, threads, layout)
                 ->Unit(benchmark::kMicrosecond)
                 ->UseRealTime();
             if (max_threads == 1) break;
+          }
+          if (n_tok == 1) {
+            for (int threads : {1, max_threads}) {
+              const std::string name = "decode_dram/" + tn + "/" + s.name + tag + "threads:" + std::to_string(threads);
+              benchmark::RegisterBenchmark(name.c_str(), bench::bm_decode_dram, t, s, threads, layout)
+                  ->Unit(benchmark::kMicrosecond)
+                  ->UseRealTime();
+              if (max_threads == 1) break;
+            }
           }
         }
         if (const kernels::cpu::DotKernel* k = kernels::cpu::dot_kernel(t, isa); k && k->gemm) {

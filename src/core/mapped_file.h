@@ -33,4 +33,9 @@ class MappedFile {
   std::string path_;
 };
 
+// Drops the whole pages inside [p, p + n) of a read-only file mapping from the
+// process's resident set (they are read from the file again if touched). For
+// a loader that copied those bytes elsewhere and will not read them again.
+void release_mapped_pages(const void* p, size_t n);
+
 }  // namespace dhi

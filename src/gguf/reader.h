@@ -29,6 +29,10 @@ class GgufFile {
   uint64_t alignment() const { return alignment_; }
   uint64_t data_offset() const { return data_offset_; }  // start of the tensor data section
   uint64_t file_size() const { return bytes_.size(); }
+  // True when the bytes are this object's read-only mapping of a file (open),
+  // false for a caller's buffer (parse). Only a mapping's pages may be released
+  // (release_mapped_pages): in a caller's buffer that would zero them.
+  bool is_mapped() const { return file_.data() != nullptr; }
 
   // Metadata in file order.
   const std::vector<std::pair<std::string, Value>>& metadata() const { return kv_; }

@@ -13,7 +13,8 @@ namespace {
 namespace kc = kernels::cpu;
 
 kc::WeightMatrix as_matrix(const TensorView& w) {
-  return {w.data, w.type, w.ne0, w.ne1, w.row_bytes};
+  return {w.data, w.type, w.ne0, w.ne1, w.row_bytes,
+          w.interleaved ? kc::WeightLayout::Interleaved : kc::WeightLayout::Rows};
 }
 
 class CpuBackend final : public Backend {

@@ -1,6 +1,8 @@
 // The loaded model: hyperparameters read from GGUF metadata (ModelConfig) and
-// views of every weight tensor inside the memory-mapped file (ModelWeights).
-// Weights are never copied; the GgufFile must outlive the Model. Loading checks
+// views of every weight tensor (ModelWeights): inside the memory-mapped file,
+// except the matrices that the CPU decode kernels read faster row-interleaved,
+// which are permuted once at load into memory the Model owns (same size; the
+// file pages they came from are released). The GgufFile must outlive the Model. Loading checks
 // every tensor's presence, type and shape against the config, so the forward
 // pass never meets a surprise.
 #pragma once
@@ -52,13 +54,17 @@ Expected<ModelConfig> parse_config(const gguf::GgufFile& file);
 // 3.1 scaling parameters.
 std::vector<float> rope_freq_factors(const gguf::GgufFile& file, const ModelConfig& cfg);
 
-// A tensor inside the mapping. For a matrix, ne0 is the row length (input
-// features) and ne1 the number of rows (output features).
+// A tensor inside the mapping, or a matrix interleaved at load. For a matrix,
+// ne0 is the row length (input features) and ne1 the number of rows (output
+// features).
 struct TensorView {
   const void* data = nullptr;
   TensorType type = TensorType::F32;
   int64_t ne0 = 0, ne1 = 1;
   uint64_t row_bytes = 0;
+  // Rows stored in the CPU decode kernels' row-interleaved layout
+  // (kernels/cpu/dot/interleave.h) in memory the Model owns, not in the file's.
+  bool interleaved = false;
   const float* f32() const { return static_cast<const float*>(data); }
 };
 
@@ -82,8 +88,12 @@ struct ModelWeights {
 };
 
 struct LoadOptions {
-  // Called with the fraction of weight bytes touched (prefaulted) so far.
+  // Called with the fraction of weight bytes touched (prefaulted or
+  // interleaved) so far.
   std::function<void(double fraction)> on_progress;
+  // Interleave the matrices whose CPU decode kernel prefers it (on the ISA in
+  // use); off, every weight stays in the file's layout.
+  bool interleave = true;
 };
 
 class Model {
@@ -95,13 +105,20 @@ class Model {
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
   uint64_t weight_bytes() const { return weight_bytes_; }
+  // Bytes of weights held interleaved in owned memory (0 when none).
+  uint64_t interleaved_bytes() const { return interleaved_bytes_; }
   static std::vector<std::string> supported_architectures();
 
  private:
+  struct AlignedFree {
+    void operator()(uint8_t* p) const;
+  };
   Model() = default;
   ModelConfig config_;
   ModelWeights weights_;
   uint64_t weight_bytes_ = 0;
+  uint64_t interleaved_bytes_ = 0;
+  std::unique_ptr<uint8_t, AlignedFree> interleaved_;
 };
 
 }  // namespace dhi::model

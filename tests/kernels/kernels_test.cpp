@@ -2,8 +2,9 @@
 // get_rows over every weight type and odd shapes (one row, one block of
 // columns, row counts that are not multiples of the tile or thread count, one
 // and several tokens, shapes that split into several decode chunks, prefill
-// row blocks and token tiles), RMS norm, rope (hand-derived angles), SwiGLU and
-// attention (GQA, several sequences).
+// row blocks and token tiles), the row-interleaved layout against the file
+// layout (bit for bit, where the ISA has interleaved kernels), RMS norm, rope
+// (hand-derived angles), SwiGLU and attention (GQA, several sequences).
 //
 // The matmul reference is the old f32 path: dequantize the weight row and the
 // activation row the kernel actually multiplies (x quantized by the pairing
@@ -215,6 +216,55 @@ TEST_P(MatmulTypes, GetRowsDequantizesTheChosenRows) {
       EXPECT_EQ(y[i * size_t(cols) + size_t(c)], q.deq[size_t(ids[i] * cols + c)]);
     }
   }
+}
+
+// The row-interleaved layout (on the ISAs whose decode kernels read it) gives
+// bit-for-bit the products and rows of the file layout, on row counts that are
+// and are not multiples of its 16-row groups (the tail stays in rows), for
+// decode, small batches and prefill token tiles, and interleaved in slices as
+// the model loader does.
+void check_interleaved_layout(TensorType t) {
+  const int64_t block = type_info(t).block_size;
+  struct Shape { int64_t rows, cols; };
+  for (const Shape s : {Shape{1, block}, Shape{15, block}, Shape{16, block}, Shape{17, 2 * block},
+                        Shape{40, 4 * block}, Shape{300, 4 * block}}) {
+    Quantized q = make_weights(t, s.rows, s.cols, uint64_t(s.rows * 7 + s.cols));
+    std::vector<uint8_t> il(q.bytes.size());
+    const int64_t cut = std::min<int64_t>(s.rows, 32);  // two slices when rows > 32
+    interleave_weights(q.w, 0, cut, il.data());
+    if (cut < s.rows) interleave_weights(q.w, cut, s.rows, il.data());
+    WeightMatrix wi = q.w;
+    wi.data = il.data();
+    wi.layout = WeightLayout::Interleaved;
+    ThreadPool pool(2);
+    for (int64_t tokens : {1, 3, 4, 5, 16, 37, 200}) {
+      const auto x = randn(size_t(tokens * s.cols), uint64_t(tokens));
+      std::vector<float> want(size_t(tokens * s.rows), -1.0f), got(size_t(tokens * s.rows), -2.0f);
+      matmul(pool, q.w, x.data(), tokens, want.data());
+      matmul(pool, wi, x.data(), tokens, got.data());
+      for (size_t i = 0; i < want.size(); ++i)
+        ASSERT_EQ(f32_to_bits(got[i]), f32_to_bits(want[i]))
+            << tensor_type_name(t) << " rows " << s.rows << " cols " << s.cols << " tokens " << tokens << " at " << i;
+    }
+    std::vector<int32_t> ids;
+    for (int64_t r = 0; r < s.rows; r += 3) ids.push_back(int32_t(r));
+    ids.push_back(int32_t(s.rows - 1));
+    std::vector<float> want(ids.size() * size_t(s.cols)), got(want.size());
+    get_rows(pool, q.w, ids.data(), int64_t(ids.size()), want.data());
+    get_rows(pool, wi, ids.data(), int64_t(ids.size()), got.data());
+    ASSERT_EQ(want, got) << tensor_type_name(t) << " rows " << s.rows;
+  }
+}
+
+TEST(Kernels, InterleavedLayoutMatchesRows) {
+  int tested = 0;
+  for (TensorType t : kTypes) {
+    if (!interleaved_layout_pays(t)) continue;
+    check_interleaved_layout(t);
+    if (HasFatalFailure()) return;
+    ++tested;
+  }
+  if (tested == 0) GTEST_SKIP() << "no interleaved kernel on this ISA";
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulTypes, ::testing::ValuesIn(kTypes),

@@ -4,7 +4,10 @@
 // are quantized once per call into the 8-bit block type the weight type pairs
 // with (Q8_0, Q8_1 or Q8_K; float weights keep f32 activations), into one
 // buffer the threads share, and the weights stay in their packed blocks. The
-// kernel for each weight type is picked once from active_isa().
+// kernel for each weight type is picked once from active_isa(). A matrix in
+// the row-interleaved layout (interleave_weights, which the model loader
+// applies where interleaved_layout_pays) goes to the kernel's
+// gemm_interleaved in groups of 16 rows; its tail rows to gemm.
 //
 // Work split: decode (one token) streams the weights once, so the rows are cut
 // into a few contiguous chunks per thread (each thread streams its own rows;
@@ -19,6 +22,7 @@
 
 #include "core/fp16.h"
 #include "kernels/cpu/dot/dot.h"
+#include "kernels/cpu/dot/interleave.h"
 #include "kernels/cpu/dot/isa.h"
 #include "kernels/cpu/ops.h"
 #include "quant/quant.h"
@@ -101,6 +105,29 @@ bool weight_type_supported(TensorType t) {
   }
 }
 
+bool interleaved_layout_pays(TensorType t) {
+  const DotKernel* k = kernel_for(t);
+  return k && k->gemm_interleaved && has_interleaved_layout(t);
+}
+
+void interleave_weights(const WeightMatrix& w, int64_t row_begin, int64_t row_end, void* dst) {
+  const auto* src = static_cast<const uint8_t*>(w.data);
+  auto* out = static_cast<uint8_t*>(dst);
+  const int64_t grouped = w.n_rows / kInterleaveRows * kInterleaveRows;
+  const DotKernel* k = kernel_for(w.type);
+  int64_t r = row_begin;
+  for (; r + kInterleaveRows <= std::min(row_end, grouped); r += kInterleaveRows) {
+    const uint8_t* from = src + size_t(r) * w.row_bytes;
+    uint8_t* to = out + size_t(r) * w.row_bytes;
+    if (k && k->interleave_group) {
+      k->interleave_group(w.n_cols, from, w.row_bytes, to);
+    } else {
+      interleave_group(w.type, w.n_cols, from, w.row_bytes, to);
+    }
+  }
+  if (r < row_end) std::memcpy(out + size_t(r) * w.row_bytes, src + size_t(r) * w.row_bytes, size_t(row_end - r) * w.row_bytes);
+}
+
 void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) {
   if (w.n_rows <= 0 || n_tokens <= 0) return;
   const DotKernel* k = kernel_for(w.type);
@@ -124,20 +151,37 @@ void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_t
     act = act_buf.data();
   }
   const auto* w_bytes = static_cast<const uint8_t*>(w.data);
+  // Rows [r0, r1) (r0 a multiple of 16) against tokens [t0, t0 + tokens): the
+  // interleaved matrix's groups go to gemm_interleaved, its tail rows and a
+  // row-layout matrix to gemm.
+  const bool interleaved = w.layout == WeightLayout::Interleaved && k->gemm_interleaved;
+  const int64_t grouped = interleaved ? w.n_rows / kInterleaveRows * kInterleaveRows : 0;
+  const auto rows = [&](int64_t r0, int64_t r1, int64_t t0, int64_t tokens) {
+    const uint8_t* a = static_cast<const uint8_t*>(act) + size_t(t0) * act_stride;
+    float* out = y + size_t(t0) * size_t(w.n_rows);
+    if (r0 < grouped) {
+      const int64_t g1 = std::min(r1, grouped);
+      k->gemm_interleaved(n, w_bytes + size_t(r0) * w.row_bytes, (g1 - r0) / kInterleaveRows, a, act_stride, tokens,
+                          out + r0, size_t(w.n_rows));
+      r0 = g1;
+    }
+    if (r0 < r1) {
+      k->gemm(n, w_bytes + size_t(r0) * w.row_bytes, w.row_bytes, r1 - r0, a, act_stride, tokens, out + r0,
+              size_t(w.n_rows));
+    }
+  };
 
   if (n_tokens == 1) {
     // A few chunks per thread (a slow core hands rows to a fast one), each a
-    // contiguous run of rows in multiples of 8 (every decode row tile divides 8).
+    // contiguous run of rows in multiples of 16 (every decode row tile and the
+    // interleaved groups divide 16).
     const int64_t n_chunks_max = int64_t(n_threads) * 4;
-    const int64_t min_rows = std::max<int64_t>(8, kMinChunkMacs / std::max<int64_t>(1, n));
+    const int64_t min_rows = std::max<int64_t>(16, kMinChunkMacs / std::max<int64_t>(1, n));
     int64_t chunk_rows = std::max<int64_t>(min_rows, (w.n_rows + n_chunks_max - 1) / n_chunks_max);
-    chunk_rows = (chunk_rows + 7) / 8 * 8;
+    chunk_rows = (chunk_rows + 15) / 16 * 16;
     const int64_t n_chunks = (w.n_rows + chunk_rows - 1) / chunk_rows;
     pool.parallel_for(n_chunks, 1, [&](int64_t begin, int64_t end) {
-      const int64_t r0 = begin * chunk_rows;
-      const int64_t r1 = std::min(w.n_rows, end * chunk_rows);
-      k->gemm(n, w_bytes + size_t(r0) * w.row_bytes, w.row_bytes, r1 - r0, act, act_stride, 1, y + r0,
-              size_t(w.n_rows));
+      rows(begin * chunk_rows, std::min(w.n_rows, end * chunk_rows), 0, 1);
     });
     return;
   }
@@ -155,21 +199,22 @@ void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_t
   pool.parallel_for(n_chunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       const int64_t r0 = c * chunk_rows;
-      const int64_t rows = std::min(chunk_rows, w.n_rows - r0);
-      for (int64_t t0 = 0; t0 < n_tokens; t0 += token_tile) {
-        const int64_t tokens = std::min(token_tile, n_tokens - t0);
-        k->gemm(n, w_bytes + size_t(r0) * w.row_bytes, w.row_bytes, rows,
-                static_cast<const uint8_t*>(act) + size_t(t0) * act_stride, act_stride, tokens,
-                y + size_t(t0) * size_t(w.n_rows) + size_t(r0), size_t(w.n_rows));
-      }
+      const int64_t r1 = std::min(w.n_rows, r0 + chunk_rows);
+      for (int64_t t0 = 0; t0 < n_tokens; t0 += token_tile) rows(r0, r1, t0, std::min(token_tile, n_tokens - t0));
     }
   });
 }
 
 void get_rows(ThreadPool& pool, const WeightMatrix& w, const int32_t* ids, int64_t n_ids, float* y) {
   pool.parallel_for(n_ids, 1, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<uint8_t> scratch;  // one row read back from its group
+    if (w.layout == WeightLayout::Interleaved) scratch.resize(size_t(w.row_bytes));
     for (int64_t i = begin; i < end; ++i) {
-      const auto* src = static_cast<const uint8_t*>(w.data) + uint64_t(ids[i]) * w.row_bytes;
+      const auto* base = static_cast<const uint8_t*>(w.data);
+      const uint8_t* src = w.layout == WeightLayout::Interleaved
+                               ? interleaved_matrix_row(w.type, w.n_cols, base, size_t(w.row_bytes), w.n_rows, ids[i],
+                                                        scratch.data())
+                               : base + uint64_t(ids[i]) * w.row_bytes;
       float* dst = y + i * w.n_cols;
       if (w.type == TensorType::F32) {
         std::memcpy(dst, src, size_t(w.n_cols) * sizeof(float));

@@ -23,17 +23,32 @@
 
 namespace dhi::kernels::cpu {
 
-// A view of a weight matrix inside the mapped model file.
+// How a matrix's rows are stored: as in the file, or row-interleaved
+// (kernels/cpu/dot/interleave.h: groups of 16 rows, then the rest as rows).
+enum class WeightLayout { Rows, Interleaved };
+
+// A view of a weight matrix (in the mapped model file, or interleaved at load).
 struct WeightMatrix {
   const void* data = nullptr;
   TensorType type = TensorType::F32;
   int64_t n_cols = 0;      // ne[0]: input features, contiguous
   int64_t n_rows = 0;      // ne[1]: output features
   uint64_t row_bytes = 0;  // bytes of one row (blocks of `type`)
+  WeightLayout layout = WeightLayout::Rows;
 };
 
 // Whether matmul/get_rows handle weights of this type.
 bool weight_type_supported(TensorType t);
+
+// Whether the ISA in use decodes this weight type faster interleaved; only
+// then should a loader interleave it (interleave_weights).
+bool interleaved_layout_pays(TensorType t);
+
+// Writes rows [row_begin, row_end) of a file-layout matrix `w` (row_begin and
+// row_end multiples of 16, or row_end = n_rows) into dst, the buffer of the
+// whole interleaved matrix (w.n_rows * w.row_bytes bytes): the same bytes,
+// permuted. Slices let a loader release the source pages as it goes.
+void interleave_weights(const WeightMatrix& w, int64_t row_begin, int64_t row_end, void* dst);
 
 // Ok when the kernels can run with the ISA in use; the error of an unknown or
 // unsupported DHI_FORCE_ISA otherwise. Whoever sets up a model on the CPU

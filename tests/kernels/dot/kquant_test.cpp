@@ -21,6 +21,7 @@
 
 #include "core/fp16.h"
 #include "kernels/cpu/dot/dot.h"
+#include "kernels/cpu/dot/interleave.h"
 #include "quant/quant.h"
 
 namespace dhi::kernels::cpu {
@@ -211,6 +212,80 @@ INSTANTIATE_TEST_SUITE_P(AllTypesAllIsas, KQuantGemm,
                            return std::string(tensor_type_name(std::get<0>(info.param))) + "_" +
                                   std::string(isa_name(std::get<1>(info.param)));
                          });
+
+// The interleaved layout is a byte permutation: every row of a group comes
+// back exactly, and the group takes 16 rows' bytes.
+TEST(KQuantInterleave, RowsRoundTrip) {
+  for (TensorType t : {TensorType::Q4_K, TensorType::Q6_K}) {
+    ASSERT_TRUE(has_interleaved_layout(t));
+    for (int64_t n : {256, 768}) {
+      std::mt19937 rng(uint32_t(n) + uint32_t(t));
+      const size_t rb = size_t(n / QK_K) * k_layout(t).block_bytes;
+      std::vector<uint8_t> rows(16 * rb), group(16 * rb + 1, 0xEE), back(rb);
+      std::uniform_int_distribution<int> byte(0, 255);
+      for (uint8_t& b : rows) b = uint8_t(byte(rng));
+      interleave_group(t, n, rows.data(), rb, group.data());
+      ASSERT_EQ(group.back(), 0xEE) << "wrote past the group";
+      ASSERT_NE(std::memcmp(rows.data(), group.data(), rows.size()), 0) << "not interleaved";
+      for (int r = 0; r < 16; ++r) {
+        deinterleave_row(t, n, group.data(), r, back.data());
+        ASSERT_EQ(std::memcmp(back.data(), rows.data() + size_t(r) * rb, rb), 0) << tensor_type_name(t) << " row " << r;
+      }
+    }
+  }
+  for (TensorType t : {TensorType::Q2_K, TensorType::Q8_0, TensorType::F16}) EXPECT_FALSE(has_interleaved_layout(t));
+}
+
+// gemm_interleaved on groups of 16 rows gives bit-for-bit the generic kernel's
+// products of the same rows (which MatchesScalarReference ties to the scalar
+// reference), for decode, every small-batch remainder and prefill tiles.
+TEST(KQuantInterleave, GemmMatchesGeneric) {
+  if (!isa_supported(Isa::Avx512)) GTEST_SKIP() << "avx512 not supported on this CPU";
+  for (TensorType t : {TensorType::Q4_K, TensorType::Q6_K}) {
+    const DotKernel* k = kquant_kernel(t, Isa::Avx512);
+    ASSERT_NE(k->gemm_interleaved, nullptr) << tensor_type_name(t);
+    for (int64_t n : {256, 512, 4096})
+      for (int64_t groups : {1, 3})
+        for (int64_t tokens : {1, 2, 3, 4, 5, 9, 15, 16, 17, 37}) {
+          std::mt19937 rng(uint32_t(n * 7 + groups * 3 + tokens));
+          const int64_t rows = 16 * groups;
+          const size_t rb = size_t(n / QK_K) * k_layout(t).block_bytes;
+          std::vector<uint8_t> w(rb * size_t(rows)), il(w.size() + 1);
+          for (int64_t r = 0; r < rows; ++r) fill_random_row(t, w.data() + size_t(r) * rb, n, rng);
+          for (int64_t g = 0; g < groups; ++g)
+            interleave_group(t, n, w.data() + size_t(g) * 16 * rb, rb, il.data() + 1 + size_t(g) * 16 * rb);
+          // The kernel's vectorised interleaving writes the same bytes.
+          std::vector<uint8_t> fast(il.size(), 0x5A);
+          ASSERT_NE(k->interleave_group, nullptr);
+          for (int64_t g = 0; g < groups; ++g)
+            k->interleave_group(n, w.data() + size_t(g) * 16 * rb, rb, fast.data() + 1 + size_t(g) * 16 * rb);
+          ASSERT_EQ(std::memcmp(fast.data() + 1, il.data() + 1, w.size()), 0) << tensor_type_name(t) << " n=" << n;
+          const size_t act_stride = size_t(n / QK_K) * sizeof(BlockQ8_K) + 3;
+          std::vector<uint8_t> act(act_stride * size_t(tokens) + 1);
+          for (int64_t i = 0; i < tokens; ++i) {
+            const std::vector<float> x = random_acts(n, rng);
+            k->quantize_act(x.data(), act.data() + 1 + size_t(i) * act_stride, n);
+          }
+          const size_t out_stride = size_t(rows) + 2;
+          std::vector<float> want(out_stride * size_t(tokens), -7.0f), got(want.size(), -7.0f);
+          kquant_kernel(t, Isa::Generic)
+              ->gemm(n, w.data(), rb, rows, act.data() + 1, act_stride, tokens, want.data(), out_stride);
+          k->gemm_interleaved(n, il.data() + 1, groups, act.data() + 1, act_stride, tokens, got.data(), out_stride);
+          for (size_t i = 0; i < want.size(); ++i)
+            ASSERT_EQ(f32_to_bits(got[i]), f32_to_bits(want[i])) << tensor_type_name(t) << " n=" << n << " groups="
+                                                                 << groups << " tokens=" << tokens << " index " << i;
+        }
+  }
+  // Only the types with an interleaved kernel have one, and only on AVX-512.
+  for (TensorType t : kKTypes) {
+    EXPECT_EQ(kquant_kernel(t, Isa::Generic)->gemm_interleaved, nullptr) << tensor_type_name(t);
+    EXPECT_EQ(kquant_kernel(t, Isa::Avx2)->gemm_interleaved, nullptr) << tensor_type_name(t);
+    EXPECT_EQ(kquant_kernel(t, Isa::Avx512)->gemm_interleaved != nullptr, has_interleaved_layout(t))
+        << tensor_type_name(t);
+    EXPECT_EQ(kquant_kernel(t, Isa::Avx512)->interleave_group != nullptr, has_interleaved_layout(t))
+        << tensor_type_name(t);
+  }
+}
 
 // Inputs for the quantizer comparison: ordinary values plus every edge the
 // rounding and clamping must agree on.

@@ -28,6 +28,16 @@ struct DotKernel {
   // can keep several weight rows and tokens in registers at once.
   void (*gemm)(int64_t n, const void* w, size_t w_stride, int64_t n_rows, const void* act,
                size_t act_stride, int64_t n_tokens, float* out, size_t out_stride) = nullptr;
+
+  // The same product on n_groups groups of 16 rows in the row-interleaved
+  // layout (interleave.h), starting at w: out[t * out_stride + r] for
+  // r < 16 * n_groups. Null where the ISA has no kernel for that layout; the
+  // weights are interleaved at load only where it is set.
+  void (*gemm_interleaved)(int64_t n, const void* w, int64_t n_groups, const void* act, size_t act_stride,
+                           int64_t n_tokens, float* out, size_t out_stride) = nullptr;
+  // interleave.h's interleave_group (the same bytes), vectorised: the model
+  // loader interleaves every such matrix once. Set with gemm_interleaved.
+  void (*interleave_group)(int64_t n, const uint8_t* src, size_t src_stride, uint8_t* dst) = nullptr;
 };
 
 // The kernel for `weight_type` on `isa`, or null for an unsupported weight type.
