@@ -26,6 +26,66 @@ std::string rfc3339_utc_ms(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+namespace {
+
+nlohmann::json or_null(const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); }
+template <typename T>
+nlohmann::json or_null(const std::optional<T>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+nlohmann::json RequestRecord::to_json() const {
+  nlohmann::json cands = nlohmann::json::array();
+  for (const CandidateRecord& c : candidates)
+    cands.push_back({{"backend", c.backend}, {"tier", tier_name(c.tier)}, {"model", c.model}, {"skipped", or_null(c.skipped)}});
+  nlohmann::json j = {{"type", "request"},
+                      {"id", id},
+                      {"time", rfc3339_utc_ms(time)},
+                      {"key_id", or_null(key_id)},
+                      {"model", model},
+                      {"privacy_level", level_name(decision.level)},
+                      {"level_source", decision.level_source},
+                      {"detectors", decision.fired},
+                      {"action", decision.action},
+                      {"candidates", std::move(cands)}};
+  if (!prompt.empty()) j["prompt"] = prompt;
+  return j;
+}
+
+nlohmann::json AttemptRecord::to_json() const {
+  return {{"type", "attempt"},
+          {"request_id", request_id},
+          {"time", rfc3339_utc_ms(time)},
+          {"attempt", attempt},
+          {"backend", backend},
+          {"tier", tier_name(tier)},
+          {"model", model},
+          {"continuation", continuation},
+          {"outcome", outcome},
+          {"error", or_null(error)},
+          {"prompt_tokens", or_null(prompt_tokens)},
+          {"completion_tokens", or_null(completion_tokens)},
+          {"first_token_ms", or_null(first_token_ms)},
+          {"latency_ms", latency_ms}};
+}
+
+nlohmann::json ResultRecord::to_json() const {
+  nlohmann::json j = {{"type", "result"},
+                      {"request_id", request_id},
+                      {"time", rfc3339_utc_ms(time)},
+                      {"outcome", outcome},
+                      {"backend", or_null(backend)},
+                      {"failovers", failovers},
+                      {"prompt_tokens", or_null(prompt_tokens)},
+                      {"completion_tokens", or_null(completion_tokens)},
+                      {"latency_ms", latency_ms},
+                      {"status", status}};
+  if (!completion.empty()) j["completion"] = completion;
+  return j;
+}
+
 AuditLog::~AuditLog() {
   if (fd_ >= 0) ::close(fd_);
 }

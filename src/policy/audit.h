@@ -28,16 +28,68 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "core/expected.h"
+#include "policy/policy.h"
+#include "policy/tier.h"
 
 namespace dhi::policy {
 
 // "2026-11-26T09:51:48.123Z".
 std::string rfc3339_utc_ms(std::chrono::system_clock::time_point t);
+
+// Typed builders of the three records, so that writer and verifier agree on
+// field names and types. Optional numbers are null when absent.
+struct CandidateRecord {
+  std::string backend;
+  Tier tier = Tier::external;
+  std::string model;
+  std::string skipped;  // why it is not eligible; empty: eligible
+};
+
+struct RequestRecord {
+  std::string id;
+  std::chrono::system_clock::time_point time;
+  std::string key_id;  // empty: null (no key)
+  std::string model;   // as the client asked
+  PrivacyDecision decision;
+  std::vector<CandidateRecord> candidates;
+  std::string prompt;  // kept only by a log with include_text
+  nlohmann::json to_json() const;
+};
+
+struct AttemptRecord {
+  std::string request_id;
+  std::chrono::system_clock::time_point time;
+  int attempt = 1;  // 1-based
+  std::string backend;
+  Tier tier = Tier::external;
+  std::string model;
+  bool continuation = false;
+  std::string outcome;  // ok | error | timeout | dropped | stalled | ...
+  std::string error;    // empty: null
+  std::optional<int64_t> prompt_tokens, completion_tokens;
+  std::optional<double> first_token_ms;
+  double latency_ms = 0;
+  nlohmann::json to_json() const;
+};
+
+struct ResultRecord {
+  std::string request_id;
+  std::chrono::system_clock::time_point time;
+  std::string outcome;
+  std::string backend;  // final backend; empty: null (none served it)
+  int failovers = 0;
+  std::optional<int64_t> prompt_tokens, completion_tokens;
+  double latency_ms = 0;
+  int status = 200;
+  std::string completion;  // kept only by a log with include_text
+  nlohmann::json to_json() const;
+};
 
 class AuditLog {
  public:

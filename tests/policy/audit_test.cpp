@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "policy/audit.h"
+#include "policy/policy.h"
 
 namespace dhi::policy {
 namespace {
@@ -29,6 +30,13 @@ std::vector<std::string> lines_of(const std::string& path) {
   std::vector<std::string> out;
   for (std::string l; std::getline(in, l);) out.push_back(l);
   return out;
+}
+
+std::string slurp_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 // Records as the gateway writes them.
@@ -180,6 +188,78 @@ TEST(AuditVerify, CleanLogWithFailoverAndBlock) {
   EXPECT_EQ(report->attempts_per_tier.at("external"), 1u);
   EXPECT_EQ(report->requests_per_level.at("any"), 2u);
   EXPECT_EQ(report->to_json()["clean"], true);
+}
+
+TEST(AuditVerify, TypedRecordsOfARealDecisionVerify) {
+  PolicyConfig config;
+  config.detectors = {"email"};
+  auto detectors = make_detectors(config);
+  ASSERT_TRUE(detectors.ok());
+  const auto now = std::chrono::system_clock::now();
+  RequestRecord rq;
+  rq.id = "req-1";
+  rq.time = now;
+  rq.model = "reasoning";
+  rq.decision = decide(config, *detectors, std::nullopt, std::nullopt, "mail bob@example.com");
+  rq.candidates = {{"laptop", Tier::local, "r1", ""},
+                   {"spare", Tier::trusted, "r1", ""},
+                   {"cloud", Tier::external, "ds", "tier external above level trusted"}};
+  rq.prompt = "mail bob@example.com";
+  const json rj = rq.to_json();
+  EXPECT_EQ(rj["privacy_level"], "trusted");
+  EXPECT_EQ(rj["level_source"], "default");
+  EXPECT_EQ(rj["detectors"], json::array({"email"}));
+  EXPECT_EQ(rj["action"], "raise");
+  EXPECT_TRUE(rj["key_id"].is_null());
+  EXPECT_TRUE(rj["candidates"][0]["skipped"].is_null());
+  EXPECT_EQ(rj["candidates"][2]["tier"], "external");
+
+  AttemptRecord a1;
+  a1.request_id = "req-1";
+  a1.time = now;
+  a1.backend = "laptop";
+  a1.tier = Tier::local;
+  a1.model = "r1";
+  a1.outcome = "dropped";
+  a1.error = "connection reset after 2 tokens";
+  a1.completion_tokens = 2;
+  a1.first_token_ms = 12.5;
+  a1.latency_ms = 40;
+  AttemptRecord a2 = a1;
+  a2.attempt = 2;
+  a2.backend = "spare";
+  a2.tier = Tier::trusted;
+  a2.continuation = true;
+  a2.outcome = "ok";
+  a2.error.clear();
+  a2.prompt_tokens = 9;
+  a2.completion_tokens = 14;
+  EXPECT_TRUE(a1.to_json()["prompt_tokens"].is_null());
+  EXPECT_TRUE(a2.to_json()["error"].is_null());
+  ResultRecord res;
+  res.request_id = "req-1";
+  res.time = now;
+  res.outcome = "ok";
+  res.backend = "spare";
+  res.failovers = 1;
+  res.prompt_tokens = 9;
+  res.completion_tokens = 16;
+  res.latency_ms = 300;
+  res.completion = "the answer";
+
+  const std::string path = temp_file("typed.jsonl");
+  {
+    auto log = AuditLog::open(path, /*include_text=*/false);
+    ASSERT_TRUE(log.ok());
+    for (const json& r : {rj, a1.to_json(), a2.to_json(), res.to_json()}) ASSERT_TRUE((*log)->write(r).ok());
+  }
+  auto report = verify_audit_log(std::filesystem::path(path), VerifyOptions{/*strict=*/true});
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->clean()) << report->to_json().dump(2);
+  EXPECT_EQ(report->failovers, 1u);
+  EXPECT_EQ(report->continuations, 1u);
+  EXPECT_EQ(slurp_text(path).find("bob@example.com"), std::string::npos);
+  EXPECT_EQ(slurp_text(path).find("the answer"), std::string::npos);
 }
 
 TEST(AuditVerify, EachKindOfViolation) {

@@ -88,6 +88,14 @@ TEST(PolicyFuzz, VerifierSurvivesRandomLogs) {
   }
 }
 
+TEST(PolicyFuzz, VerifierSurvivesDeepNestingAndLongLines) {
+  const std::string deep = std::string(200000, '[') + "\n" + "{\"type\":" + std::string(100000, '[') + "\n";
+  std::istringstream in(deep + std::string(1 << 20, 'x') + "\n");
+  auto report = verify_audit_log(in);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->violations.size(), 3u);
+}
+
 TEST(PolicyFuzz, DetectorsSurviveRandomText) {
   std::mt19937 rng(11);
   PolicyConfig config;
