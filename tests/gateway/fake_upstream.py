@@ -22,9 +22,13 @@ answer cut after k tokens and continued elsewhere with max_tokens - k joins
 into exactly the uninterrupted answer. A prefix that is not part of the
 sequence gets a fresh sequence derived from the whole message list.
 
---reasoning emits reasoning words first (delta.reasoning_content, or
-message.reasoning_content), R1-style; they do not count against max_tokens but
-are completion tokens; a continuation has none.
+--reasoning (R1-style) makes the first 4 tokens of every chat answer reasoning
+words (delta.reasoning_content, or message.reasoning_content), then the content
+words; reasoning tokens count against max_tokens like any other. A continuation
+whose prefix message has an empty content and a "reasoning_content" that is a
+prefix of the reasoning words continues inside the reasoning; one with content
+continues the content (its reasoning_content is not checked). Both upstreams of
+a hand-over must run with the same --reasoning.
 
 Behaviours, from flags at start or POST /_control {...} at run time (null or
 absent turns one off; "times": N applies fail/drop/stall to the next N
@@ -105,20 +109,26 @@ def message_text(content):
 
 
 def split_prefix(messages):
-    """(conversation messages, assistant prefix text or None)."""
+    """(conversation messages, (content, reasoning) of an assistant prefix or None)."""
     if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant" \
             and messages[-1].get("prefix") is True:
-        return messages[:-1], message_text(messages[-1].get("content"))
+        last = messages[-1]
+        reasoning = last.get("reasoning_content")
+        return messages[:-1], (message_text(last.get("content")),
+                               reasoning if isinstance(reasoning, str) else "")
     return messages, None
 
 
-def continuation_start(seed, prefix):
-    """(first chunk index, characters of that chunk already sent) when prefix
-    is a prefix of the sequence, else None."""
+def continuation_start(chunk, n_chunks, prefix):
+    """(index of the first chunk to send, characters of it already sent) when
+    prefix is a prefix of chunk(0) + chunk(1) + ... (at most n_chunks chunks,
+    None: unbounded), else None."""
     pos, i = 0, 0
     # The prefix can only cover len(prefix) chunks: each is at least one character.
     while pos < len(prefix):
-        c = chunk_text(seed, i)
+        if n_chunks is not None and i >= n_chunks:
+            return None
+        c = chunk(i)
         rest = prefix[pos:]
         if rest.startswith(c):
             pos += len(c)
@@ -131,13 +141,14 @@ def continuation_start(seed, prefix):
 
 
 def plan_answer(body, chat):
-    """The chunks of the answer: (reasoning chunks, content chunks, prompt_tokens, limited)."""
+    """(tokens of the answer as (field, text) pairs, prompt_tokens, limited)."""
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     limited = limit is not None
     if limit is None:
         limit = DEFAULT_TOKENS
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1 or limit > 100000:
         raise BadRequest("max_tokens must be an integer from 1 to 100000")
+    prefix = None
     if chat:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
@@ -152,26 +163,36 @@ def plan_answer(body, chat):
         prompt = body.get("prompt")
         if not isinstance(prompt, (str, list)):
             raise BadRequest("prompt must be a string or an array")
-        prefix = None
         prompt_words = len(prompt.split()) if isinstance(prompt, str) else len(prompt)
         seed = seed_of(prompt)
+    with lock:
+        n_reasoning = REASONING_TOKENS if chat and state["behaviour"].get("reasoning") else 0
+
+    def token(i):
+        if i < n_reasoning:
+            return "reasoning_content", chunk_text(seed + ":reasoning", i)
+        return "content", chunk_text(seed, i - n_reasoning)
+
     start, skip = 0, 0
     if prefix is not None:
-        found = continuation_start(seed, prefix)
+        content, reasoning = prefix
+        if content:
+            found = continuation_start(lambda i: chunk_text(seed, i), None, content)
+            if found:
+                found = (found[0] + n_reasoning, found[1])
+        elif n_reasoning:
+            found = continuation_start(lambda i: chunk_text(seed + ":reasoning", i), n_reasoning, reasoning)
+        else:
+            found = (0, 0)
         if found is None:
             seed = seed_of(messages)
         else:
             start, skip = found
-    chunks = []
+    tokens = []
     for i in range(start, start + limit):
-        c = chunk_text(seed, i)
-        chunks.append(c[skip:] if i == start else c)
-    reasoning = []
-    with lock:
-        with_reasoning = bool(state["behaviour"].get("reasoning"))
-    if with_reasoning and chat and prefix is None:
-        reasoning = [chunk_text(seed + ":reasoning", i) for i in range(REASONING_TOKENS)]
-    return reasoning, chunks, max(prompt_words, 1), limited
+        field, text = token(i)
+        tokens.append((field, text[skip:] if i == start else text))
+    return tokens, max(prompt_words, 1), limited
 
 
 def draw_fault():
@@ -310,7 +331,7 @@ class Handler(BaseHTTPRequestHandler):
             if models and req.get("model") not in models:
                 return self.send_error_json(404, f"The model '{req.get('model')}' does not exist", "not_found_error")
             chat = self.path == "/v1/chat/completions"
-            reasoning, chunks, prompt_tokens, limited = plan_answer(req, chat)
+            tokens, prompt_tokens, limited = plan_answer(req, chat)
         except (ValueError, BadRequest) as e:
             return self.send_error_json(400, str(e))
         fault = draw_fault()
@@ -320,7 +341,7 @@ class Handler(BaseHTTPRequestHandler):
             state["counter"] += 1
             rid = f"fake-{state['counter']}"
             delay = (state["behaviour"].get("delay_ms") or 0) / 1000.0
-        answer = {"id": rid, "model": req.get("model", "fake-model"), "reasoning": reasoning, "chunks": chunks,
+        answer = {"id": rid, "model": req.get("model", "fake-model"), "tokens": tokens,
                   "prompt_tokens": prompt_tokens, "finish": "length" if limited else "stop", "chat": chat}
         if req.get("stream"):
             include_usage = isinstance(req.get("stream_options"), dict) and \
@@ -343,9 +364,10 @@ class Handler(BaseHTTPRequestHandler):
         return self.send_json(200, current)
 
     # --- answers ----------------------------------------------------------
-    def usage(self, answer, n_reasoning, n_content):
-        return {"prompt_tokens": answer["prompt_tokens"], "completion_tokens": n_reasoning + n_content,
-                "total_tokens": answer["prompt_tokens"] + n_reasoning + n_content}
+    def usage(self, answer):
+        n = len(answer["tokens"])
+        return {"prompt_tokens": answer["prompt_tokens"], "completion_tokens": n,
+                "total_tokens": answer["prompt_tokens"] + n}
 
     def frame(self, answer, choice):
         return {"id": answer["id"], "object": "chat.completion.chunk" if answer["chat"] else "text_completion",
@@ -361,8 +383,7 @@ class Handler(BaseHTTPRequestHandler):
         if chat:
             self.send_event(self.frame(answer, {"index": 0, "delta": {"role": "assistant", "content": ""},
                                                 "finish_reason": None}))
-        tokens = [("reasoning_content", t) for t in answer["reasoning"]] + [("content", t) for t in answer["chunks"]]
-        for sent, (field, text) in enumerate(tokens):
+        for sent, (field, text) in enumerate(answer["tokens"]):
             if fault and sent == fault[1]:
                 return self.reset_connection() if fault[0] == "drop" else self.stall()
             if delay:
@@ -380,7 +401,7 @@ class Handler(BaseHTTPRequestHandler):
         if include_usage:
             final = self.frame(answer, None)
             final["choices"] = []
-            final["usage"] = self.usage(answer, len(answer["reasoning"]), len(answer["chunks"]))
+            final["usage"] = self.usage(answer)
             self.send_event(final)
         self.send_event(b"[DONE]")
         self.write_chunk(b"")
@@ -388,12 +409,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def whole(self, answer, fault, delay):
         if delay:
-            time.sleep(delay * (len(answer["reasoning"]) + len(answer["chunks"])))
-        text = "".join(answer["chunks"])
+            time.sleep(delay * len(answer["tokens"]))
+        text = "".join(t for field, t in answer["tokens"] if field == "content")
+        reasoning = "".join(t for field, t in answer["tokens"] if field == "reasoning_content")
         if answer["chat"]:
             message = {"role": "assistant", "content": text}
-            if answer["reasoning"]:
-                message["reasoning_content"] = "".join(answer["reasoning"])
+            if reasoning:
+                message["reasoning_content"] = reasoning
             choice = {"index": 0, "message": message, "finish_reason": answer["finish"]}
             obj = "chat.completion"
         else:
@@ -401,7 +423,7 @@ class Handler(BaseHTTPRequestHandler):
             obj = "text_completion"
         data = json.dumps({"id": answer["id"], "object": obj, "created": CREATED, "model": answer["model"],
                            "choices": [choice],
-                           "usage": self.usage(answer, len(answer["reasoning"]), len(answer["chunks"]))}).encode()
+                           "usage": self.usage(answer)}).encode()
         if fault and fault[0] == "stall":
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

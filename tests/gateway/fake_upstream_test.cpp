@@ -154,6 +154,28 @@ TEST_F(FakeUpstreamTest, ContinuationOnASecondUpstreamJoinsIntoTheSameAnswer) {
   EXPECT_EQ(other.stop(), 0);
 }
 
+TEST_F(FakeUpstreamTest, ReasoningAnswersContinueInsideTheReasoningToo) {
+  FakeUpstream a, b;
+  ASSERT_TRUE(a.start({"--reasoning"})) << a.stderr_text();
+  ASSERT_TRUE(b.start({"--reasoning"})) << b.stderr_text();
+  constexpr int kTokens = 8;  // 4 reasoning + 4 content
+  const Streamed whole = parse_stream(curl_request(a.url() + "/v1/chat/completions", chat_body("why", kTokens, true).dump()));
+  ASSERT_EQ(whole.reasoning.size(), 4u);
+  ASSERT_EQ(whole.content.size(), 4u);
+  for (size_t k = 1; k < kTokens; ++k) {
+    // The gateway sends back what it has: reasoning so far, content so far.
+    const std::string reasoning = joined(whole.reasoning, k);
+    const std::string content = k > 4 ? joined(whole.content, k - 4) : "";
+    json body = chat_body("why", kTokens - static_cast<int>(k), true);
+    body["messages"].push_back(
+        {{"role", "assistant"}, {"content", content}, {"reasoning_content", reasoning}, {"prefix", true}});
+    const Streamed rest = parse_stream(curl_request(b.url() + "/v1/chat/completions", body.dump()));
+    ASSERT_TRUE(rest.done);
+    EXPECT_EQ(reasoning + joined(rest.reasoning), joined(whole.reasoning)) << "k=" << k;
+    EXPECT_EQ(content + joined(rest.content), joined(whole.content)) << "k=" << k;
+  }
+}
+
 TEST_F(FakeUpstreamTest, FailDropAndStall) {
   control({{"fail_status", 503}, {"times", 1}});
   const HttpResult fail = post("/v1/chat/completions", chat_body("x", 5, true));
@@ -215,10 +237,13 @@ TEST_F(FakeUpstreamTest, KeysModelsReasoningReceivedAndReset) {
   EXPECT_EQ(curl_request(up_.url() + "/_control", R"({"nonsense": 1})").status, 400);
 
   control({{"reasoning", true}});
-  const Streamed r = parse_stream(post("/v1/chat/completions", chat_body("think", 3, true)));
-  EXPECT_EQ(r.reasoning.size(), 4u);
+  const Streamed r = parse_stream(post("/v1/chat/completions", chat_body("think", 7, true)));
+  EXPECT_EQ(r.reasoning.size(), 4u);  // reasoning tokens count against max_tokens
   EXPECT_EQ(r.content.size(), 3u);
   EXPECT_EQ(r.usage["completion_tokens"], 7);
+  const json whole = json::parse(post("/v1/chat/completions", chat_body("think", 7, false)).body);
+  EXPECT_EQ(whole["choices"][0]["message"]["reasoning_content"], joined(r.reasoning));
+  EXPECT_EQ(whole["choices"][0]["message"]["content"], joined(r.content));
 
   const json received = json::parse(curl_request(up_.url() + "/_received").body);
   ASSERT_GE(received.size(), 5u);
