@@ -2,7 +2,9 @@
 // leave alone; redaction offsets around multi-byte UTF-8; custom pattern errors.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "policy/detectors.h"
@@ -199,6 +201,32 @@ TEST(Detectors, BacktrackingCustomPatternFailsClosed) {
   EXPECT_EQ(f[0].offset + f[0].length, text.size());
   EXPECT_EQ(d->redact(text), "[REDACTED:slow]");
   EXPECT_EQ(d->redact("fine: aac"), "fine: [REDACTED:slow]");
+}
+
+TEST(Detectors, ConcurrentScansOfSharedDetectors) {
+  auto d = Detectors::create(builtin_detector_names(), {{"ticket", "TCK-[0-9]{5}"}});
+  ASSERT_TRUE(d.ok());
+  const Detectors copy = *d;  // copies share the compiled patterns
+  std::vector<std::string> texts;
+  for (int i = 0; i < 16; ++i)
+    texts.push_back("user" + std::to_string(i) + "@example.com, TCK-1234" + std::to_string(i % 10) +
+                    ", card 4111 1111 1111 1111, +44 20 7946 09" + std::to_string(10 + i));
+  std::vector<std::string> expected;
+  for (const std::string& t : texts) expected.push_back(d->redact(t));
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      const Detectors& mine = t % 2 == 0 ? *d : copy;
+      for (int round = 0; round < 200; ++round) {
+        const size_t i = static_cast<size_t>(round + t) % texts.size();
+        if (mine.redact(texts[i]) != expected[i]) ++mismatches;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_EQ(expected[3], "[REDACTED:email], [REDACTED:ticket], card [REDACTED:card], [REDACTED:phone]");
 }
 
 TEST(Detectors, LargeInputIsScannedToTheEnd) {
