@@ -19,7 +19,10 @@ struct AuditOptions {
 
 std::string counts(const std::map<std::string, size_t>& m) {
   std::string s;
-  for (const auto& [name, n] : m) s += (s.empty() ? "" : ", ") + name + " " + std::to_string(n);
+  for (const auto& [name, n] : m) {
+    if (!s.empty()) s += ", ";
+    s += name + " " + std::to_string(n);
+  }
   return s.empty() ? "none" : s;
 }
 

@@ -83,12 +83,16 @@ class Fields {
         if (it->get_ref<const std::string&>() == a) return a;
     }
     std::string list;
-    for (const char* a : allowed) list += (list.empty() ? "" : "|") + std::string(a);
+    for (const char* a : allowed) {
+      if (!list.empty()) list += '|';
+      list += a;
+    }
     problem(key, list);
     return "";
   }
   void problem(const std::string& key, const std::string& expected) {
-    problems_ += (problems_.empty() ? "" : "; ") + type_ + "." + key + " must be " + expected;
+    if (!problems_.empty()) problems_ += "; ";
+    problems_ += type_ + "." + key + " must be " + expected;
   }
   const std::string& problems() const { return problems_; }
 

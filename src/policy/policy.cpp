@@ -43,7 +43,10 @@ namespace {
 
 std::string join(const std::vector<std::string>& names) {
   std::string s;
-  for (const std::string& n : names) s += (s.empty() ? "" : ", ") + n;
+  for (const std::string& n : names) {
+    if (!s.empty()) s += ", ";
+    s += n;
+  }
   return s;
 }
 
