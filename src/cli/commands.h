@@ -26,5 +26,10 @@ void register_rm(CLI::App& app, Action& action);
 void register_serve(CLI::App& app, Action& action);
 void register_bench_serve(CLI::App& app, Action& action);
 void register_plan(CLI::App& app, Action& action);
+void register_audit(CLI::App& app, Action& action);
+
+// The exit status main() returns when the action fails: 1 unless the action
+// chose another (`dhi audit verify`: 1 for violations, 2 for an unreadable log).
+int& failure_exit_code();
 
 }  // namespace dhi::cli

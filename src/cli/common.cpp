@@ -1,6 +1,7 @@
 // Shared plumbing of the subcommands (see common.h).
 #include "cli/common.h"
 
+#include "cli/commands.h"
 #include "cli/progress.h"
 #include "hub/resolve.h"
 
@@ -29,6 +30,11 @@ bool stdout_is_terminal() { return isatty(STDOUT_FILENO) != 0; }
 bool stderr_is_terminal() { return isatty(STDERR_FILENO) != 0; }
 
 std::atomic<bool>& interrupt_flag() { return g_interrupted; }
+
+int& failure_exit_code() {
+  static int code = 1;
+  return code;
+}
 
 void install_interrupt_handler() {
   struct sigaction sa = {};

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <string_view>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -25,20 +26,23 @@ int main(int argc, char** argv) {
   register_serve(app, action);
   register_bench_serve(app, action);
   register_plan(app, action);
+  register_audit(app, action);
   // CLI11 only says "a subcommand is required" for a mistyped command; name it.
   auto is_command = [&](const char* name) {
     for (const CLI::App* sub : app.get_subcommands({})) if (sub->get_name() == name) return true;
     return false;
   };
   if (argc > 1 && argv[1][0] != '-' && !is_command(argv[1])) {
-    std::fprintf(stderr, "dhi: error: unknown command '%s' (commands: run, chat, pull, ls, rm, tokenize, info, bench, synth, plan, serve, bench-serve)\n",
+    std::fprintf(stderr, "dhi: error: unknown command '%s' (commands: run, chat, pull, ls, rm, tokenize, info, bench, synth, plan, serve, bench-serve, audit)\n",
                  argv[1]);
     return 2;
   }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int code = app.exit(e);
+    // `dhi audit verify` keeps 1 for "violations found": a usage error is 2.
+    return code != 0 && argc > 1 && std::string_view(argv[1]) == "audit" ? 2 : code;
   }
   install_interrupt_handler();
   try {
@@ -46,7 +50,7 @@ int main(int argc, char** argv) {
     if (!status) {
       std::fflush(stdout);
       std::fprintf(stderr, "dhi: error: %s\n", status.error().message.c_str());
-      return 1;
+      return failure_exit_code();
     }
   } catch (const std::exception& e) {
     std::fflush(stdout);
