@@ -205,7 +205,7 @@ TEST(GatewayConfig, ErrorsNameKeyAndLine) {
   EXPECT_NE(e.find("timeout.connect (line 7)"), std::string::npos) << e;
 
   e = error_of(head + "tier = \"local\"\nmodels = [\"m\"]\n[[key]]\nid = \"k\"\nkey_env = \"NOPE\"\n");
-  EXPECT_NE(e.find("key[0].key_env (line 10)"), std::string::npos) << e;
+  EXPECT_NE(e.find("key[0].key_env (line 9)"), std::string::npos) << e;
   EXPECT_NE(e.find("NOPE"), std::string::npos) << e;
 
   e = error_of(head + "tier = \"local\"\nmodels = [\"m\"]\n[privacy]\ndetectors = [\"email\", \"dna\"]\n");
