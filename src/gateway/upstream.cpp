@@ -166,7 +166,8 @@ Attempt run_attempt(const UpstreamCall& call, const std::function<bool(const Pie
   }
   if (a.outcome == Outcome::ErrorEvent) return a;
   if (!res) {
-    a.outcome = Outcome::Transport;
+    // A connection lost after text arrived is a dropped stream.
+    a.outcome = a.pieces > 0 ? Outcome::Dropped : Outcome::Transport;
     a.error = res.error().message;
     return a;
   }
