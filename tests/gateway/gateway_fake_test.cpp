@@ -282,6 +282,40 @@ TEST_F(GatewayFakes, RedactsOnlyForExternalBackends) {
   EXPECT_EQ(ys, "write to ann@example.com");
 }
 
+// The official openai npm package against the gateway (node/gateway_client.mjs):
+// models, chat streaming and not through mid-stream failovers, typed errors.
+TEST_F(GatewayFakes, OpenAiNodeClient) {
+  const std::string dir = DHI_GATEWAY_NODE_DIR;
+  auto run = [](const std::string& cmd, int& status) {
+    std::string out;
+    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+    char buf[4096];
+    size_t n;
+    while (p && (n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    const int st = p ? pclose(p) : -1;
+    status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return out;
+  };
+  int status = 0;
+  if (!std::filesystem::exists(dir + "/node_modules/openai/package.json")) {
+    const std::string out = run("cd '" + dir + "' && npm ci --no-audit --no-fund", status);
+    ASSERT_EQ(status, 0) << "npm ci failed (is the npm registry reachable?):\n" << out;
+  }
+  setenv("GW_TEST_APP_KEY", "app-secret-1", 1);
+  Gateway gw;
+  ASSERT_TRUE(gw.start(hosted("x", x_, "local") + hosted("y", y_, "local") + hosted("z", ref_, "trusted") +
+                       "[alias]\nr = [\"x:m\", \"y:m\"]\nremote = [\"z:m\"]\n[routing]\nhealth = 0\n"
+                       "[[key]]\nid = \"app\"\nkey_env = \"GW_TEST_APP_KEY\"\n"))
+      << gw.proc.stderr_text();
+  const std::string expected = reference("tell the client", 12);
+  const std::string out = run("node '" + dir + "/gateway_client.mjs' " + gw.url() + " app-secret-1 '" + expected +
+                                  "' " + x_.url() + "/_control",
+                              status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("all checks passed"), std::string::npos) << out;
+  EXPECT_EQ(generations(y_).size(), 2u);  // both answers were finished by y
+}
+
 // The property test. Three upstreams, one per tier, behind two
 // aliases that put the most exposed backend first or last; random faults on
 // all of them (seeded). Each request carries a tag, a random X-DHI-Privacy
