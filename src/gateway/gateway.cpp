@@ -46,6 +46,10 @@ struct Flight {
   bool first_sent = false;
   Clock::time_point last_write = Clock::now();
 
+  ~Flight() {
+    exchange.cancel();
+    join();
+  }
   void join() {
     if (worker.joinable()) worker.join();
   }
@@ -213,7 +217,7 @@ void Gateway::handle_completion(server::Endpoint endpoint, const httplib::Reques
   // The same validation as `dhi serve`: a request the gateway accepts is one
   // an OpenAI-compatible upstream can take; the body itself is forwarded.
   if (auto e = server::parse_request(endpoint, req.body, 0, flight->request)) return reply_error(res, name, *e);
-  const json body = json::parse(req.body);
+  const json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
   if (flight->request.model.empty())
     return reply_error(res, name, api_error(400, "", "'model' is required (an alias or a backend's model)"));
 
@@ -310,7 +314,8 @@ void Gateway::handle_completion(server::Endpoint endpoint, const httplib::Reques
   flight->created =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   Flight* f = flight.get();
-  f->worker = std::thread([this, f, job = std::move(job), start, id, key_id] {
+  const bool stream = flight->request.stream;
+  f->worker = std::thread([this, f, job = std::move(job), start, id, key_id, stream] {
     forward(job, *backends_, audit_.get(), f->exchange, f->totals);
     const auto& err = f->exchange.error();
     const bool ok = !err.has_value();
@@ -323,7 +328,9 @@ void Gateway::handle_completion(server::Endpoint endpoint, const httplib::Reques
                    {"prompt_tokens", f->totals.prompt_tokens},
                    {"completion_tokens", f->totals.completion_tokens},
                    {"latency_ms", ms_since(start)},
-                   {"status", ok ? 200 : err->status}};
+                   // What the client got: a stream that has started stays HTTP 200
+                   // and ends with an error event.
+                   {"status", ok || (stream && !f->exchange.failed_before_start()) ? 200 : err->status}};
     if (config_.audit_include_text) result["completion"] = f->totals.reasoning + f->totals.content;
     audit(result);
     if (!key_id.empty() && f->totals.cost > 0) budgets_.add(key_id, f->totals.cost);

@@ -197,7 +197,7 @@ TEST_F(GatewayNodes, FailoverBeforeFirstToken) {
   EXPECT_TRUE(st.error.is_null()) << st.error;
   EXPECT_EQ(st.usage["completion_tokens"], 8);
 
-  gw.proc.stop();
+  EXPECT_EQ(gw.proc.stop(), 0) << gw.proc.stderr_text();
   const auto log = gw.audit();
   const auto attempts = records(log, "attempt");
   ASSERT_EQ(attempts.size(), 2u) << read_file(gw.audit_path);
@@ -223,6 +223,29 @@ TEST_F(GatewayNodes, FailoverBeforeFirstToken) {
   const CurlResult refused = post(gw2.url() + "/v1/chat/completions", chat_body("ghost", "Hello", 8, true), "-N");
   EXPECT_EQ(refused.status, 404) << refused.body;
   EXPECT_NE(refused.body.find("upstream_rejected"), std::string::npos) << refused.body;
+}
+
+// dhi serve's side of a continuation: only the last message, an assistant
+// one, may be a prefix; the answer continues it (the SIGKILL test below checks
+// the text against an uninterrupted run).
+TEST_F(GatewayNodes, NodeTakesAnAssistantPrefix) {
+  json b = {{"model", "r1"},
+            {"messages", {{{"role", "assistant"}, {"content", "x"}, {"prefix", true}}, {{"role", "user"}, {"content", "y"}}}},
+            {"max_tokens", 4}};
+  CurlResult r = post(a_->url() + "/v1/chat/completions", b.dump());
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("messages[0].prefix"), std::string::npos) << r.body;
+  b["messages"] = {{{"role", "user"}, {"content", "y"}},
+                   {{"role", "assistant"}, {"content", ""}, {"reasoning_content", 7}, {"prefix", true}}};
+  r = post(a_->url() + "/v1/chat/completions", b.dump());
+  EXPECT_EQ(r.status, 400) << r.body;
+  b["messages"][1]["reasoning_content"] = "Let me think";
+  r = post(a_->url() + "/v1/chat/completions", b.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json j = json::parse(r.body);
+  EXPECT_EQ(j["usage"]["completion_tokens"], 4);
+  // The prefix is not repeated: the answer is only what follows it.
+  EXPECT_EQ(j["choices"][0]["message"].value("reasoning_content", "").find("Let me think"), std::string::npos);
 }
 
 TEST_F(GatewayNodes, PrivacyLevelsAreEnforced) {
