@@ -24,8 +24,6 @@ std::string audit_outcome(Outcome o) {
   return "error";
 }
 
-json optional_count(int64_t v) { return v >= 0 ? json(v) : json(nullptr); }
-
 }  // namespace
 
 void Exchange::push(Piece piece) {
@@ -160,21 +158,21 @@ void forward(const ForwardJob& job, Backends& backends, policy::AuditLog* audit,
     backends.record_attempt(cand.backend, ok || a.outcome == Outcome::Cancelled, a.backend_fault, a.first_token_ms,
                             a.latency_ms, a.prompt_tokens, produced);
     if (audit) {
-      json rec = {{"type", "attempt"},
-                  {"request_id", job.request_id},
-                  {"time", policy::rfc3339_utc_ms(std::chrono::system_clock::now())},
-                  {"attempt", attempt_no},
-                  {"backend", b.name},
-                  {"tier", policy::tier_name(b.tier)},
-                  {"model", cand.model},
-                  {"continuation", continuation},
-                  {"outcome", audit_outcome(a.outcome)},
-                  {"error", a.error.empty() ? json(nullptr) : json(a.error)},
-                  {"prompt_tokens", optional_count(a.prompt_tokens)},
-                  {"completion_tokens", json(produced)},
-                  {"first_token_ms", a.first_token_ms >= 0 ? json(a.first_token_ms) : json(nullptr)},
-                  {"latency_ms", a.latency_ms}};
-      if (auto s = audit->write(rec); !s)
+      policy::AttemptRecord rec;
+      rec.request_id = job.request_id;
+      rec.time = std::chrono::system_clock::now();
+      rec.attempt = attempt_no;
+      rec.backend = b.name;
+      rec.tier = b.tier;
+      rec.model = cand.model;
+      rec.continuation = continuation;
+      rec.outcome = audit_outcome(a.outcome);
+      rec.error = a.error;
+      if (a.prompt_tokens >= 0) rec.prompt_tokens = a.prompt_tokens;
+      rec.completion_tokens = produced;
+      if (a.first_token_ms >= 0) rec.first_token_ms = a.first_token_ms;
+      rec.latency_ms = a.latency_ms;
+      if (auto s = audit->write(rec.to_json()); !s)
         std::fprintf(stderr, "dhi gateway: audit log: %s\n", s.error().message.c_str());
     }
     if (ok) {

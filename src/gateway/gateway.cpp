@@ -247,40 +247,28 @@ void Gateway::handle_completion(server::Endpoint endpoint, const httplib::Reques
   const RoutePlan plan = plan_route(config_, *backends_, rr);
 
   const std::string id = "gw-" + std::to_string(id_salt_ % 1000000007) + "-" + std::to_string(next_id_++);
-  json candidates = json::array();
+  policy::RequestRecord request_record;
+  request_record.id = id;
+  request_record.time = std::chrono::system_clock::now();
+  request_record.key_id = key_id;
+  request_record.model = flight->request.model;
+  request_record.decision = decision;
   for (const Candidate& c : plan.candidates) {
     const BackendConfig& b = config_.backends[c.backend];
-    candidates.push_back({{"backend", b.name},
-                          {"tier", policy::tier_name(b.tier)},
-                          {"model", c.model},
-                          {"skipped", decision.blocked ? json("request blocked by the privacy policy")
-                                      : c.skipped.empty() ? json(nullptr)
-                                                          : json(c.skipped)}});
+    request_record.candidates.push_back(
+        {b.name, b.tier, c.model, decision.blocked ? "request blocked by the privacy policy" : c.skipped});
   }
-  json request_record = {{"type", "request"},
-                         {"id", id},
-                         {"time", policy::rfc3339_utc_ms(std::chrono::system_clock::now())},
-                         {"key_id", key ? json(key_id) : json(nullptr)},
-                         {"model", flight->request.model},
-                         {"privacy_level", policy::level_name(decision.level)},
-                         {"level_source", decision.level_source},
-                         {"detectors", decision.fired},
-                         {"action", decision.action},
-                         {"candidates", candidates}};
-  if (config_.audit_include_text) request_record["prompt"] = text;
-  audit(request_record);
+  if (config_.audit_include_text) request_record.prompt = text;
+  audit(request_record.to_json());
 
   auto refuse = [&](const server::ApiError& e, const char* outcome) {
-    audit({{"type", "result"},
-           {"request_id", id},
-           {"time", policy::rfc3339_utc_ms(std::chrono::system_clock::now())},
-           {"outcome", outcome},
-           {"backend", nullptr},
-           {"failovers", 0},
-           {"prompt_tokens", nullptr},
-           {"completion_tokens", nullptr},
-           {"latency_ms", ms_since(start)},
-           {"status", e.status}});
+    policy::ResultRecord result;
+    result.request_id = id;
+    result.time = std::chrono::system_clock::now();
+    result.outcome = outcome;
+    result.latency_ms = ms_since(start);
+    result.status = e.status;
+    audit(result.to_json());
     reply_error(res, name, e);
   };
   if (decision.blocked)
@@ -319,20 +307,20 @@ void Gateway::handle_completion(server::Endpoint endpoint, const httplib::Reques
     forward(job, *backends_, audit_.get(), f->exchange, f->totals);
     const auto& err = f->exchange.error();
     const bool ok = !err.has_value();
-    json result = {{"type", "result"},
-                   {"request_id", id},
-                   {"time", policy::rfc3339_utc_ms(std::chrono::system_clock::now())},
-                   {"outcome", ok ? "ok" : err->code},
-                   {"backend", f->totals.backend.empty() ? json(nullptr) : json(f->totals.backend)},
-                   {"failovers", f->totals.failovers},
-                   {"prompt_tokens", f->totals.prompt_tokens},
-                   {"completion_tokens", f->totals.completion_tokens},
-                   {"latency_ms", ms_since(start)},
-                   // What the client got: a stream that has started stays HTTP 200
-                   // and ends with an error event.
-                   {"status", ok || (stream && !f->exchange.failed_before_start()) ? 200 : err->status}};
-    if (config_.audit_include_text) result["completion"] = f->totals.reasoning + f->totals.content;
-    audit(result);
+    policy::ResultRecord result;
+    result.request_id = id;
+    result.time = std::chrono::system_clock::now();
+    result.outcome = ok ? "ok" : err->code;
+    result.backend = f->totals.backend;
+    result.failovers = f->totals.failovers;
+    result.prompt_tokens = f->totals.prompt_tokens;
+    result.completion_tokens = f->totals.completion_tokens;
+    result.latency_ms = ms_since(start);
+    // What the client got: a stream that has started stays HTTP 200 and ends
+    // with an error event.
+    result.status = ok || (stream && !f->exchange.failed_before_start()) ? 200 : err->status;
+    if (config_.audit_include_text) result.completion = f->totals.reasoning + f->totals.content;
+    audit(result.to_json());
     if (!key_id.empty() && f->totals.cost > 0) budgets_.add(key_id, f->totals.cost);
     metrics_.add_tokens(f->totals.prompt_tokens, f->totals.completion_tokens);
   });
