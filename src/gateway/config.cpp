@@ -122,10 +122,21 @@ Status parse_backend(const toml::table& t, size_t index, GetEnv getenv, BackendC
   DHI_TRY(r.string("kind", kind, true));
   if (kind == "node") b.kind = BackendKind::Node;
   else if (kind == "hosted") b.kind = BackendKind::Hosted;
-  else return make_error(at(r.key("kind"), t.get("kind")), ": must be \"node\" or \"hosted\", got \"", kind, "\"");
-  DHI_TRY(r.string("url", b.url, true));
-  DHI_TRY(parse_url(r.key("url"), t.get("url"), b.url));
-  while (!b.url.empty() && b.url.back() == '/') b.url.pop_back();
+  else if (kind == "local") b.kind = BackendKind::Local;
+  else
+    return make_error(at(r.key("kind"), t.get("kind")), ": must be \"node\", \"hosted\" or \"local\", got \"", kind,
+                      "\"");
+  if (b.kind == BackendKind::Local) {
+    if (t.get("url")) return make_error(at(r.key("url"), t.get("url")), ": a local backend has no url (it runs in the gateway)");
+    DHI_TRY(r.string("model", b.model_path, true));
+    DHI_TRY(r.integer("ctx", b.local_ctx, 0, int64_t(1) << 20));
+    DHI_TRY(r.integer("parallel", b.local_parallel, 1, 256));
+    DHI_TRY(r.integer("threads", b.local_threads, 0, 1024));
+  } else {
+    DHI_TRY(r.string("url", b.url, true));
+    DHI_TRY(parse_url(r.key("url"), t.get("url"), b.url));
+    while (!b.url.empty() && b.url.back() == '/') b.url.pop_back();
+  }
   std::string tier;
   DHI_TRY(r.string("tier", tier, true));
   auto parsed_tier = policy::parse_tier(tier);
@@ -133,6 +144,8 @@ Status parse_backend(const toml::table& t, size_t index, GetEnv getenv, BackendC
   b.tier = *parsed_tier;
   DHI_TRY(r.strings("models", b.models, true));
   if (b.models.empty()) return make_error(at(r.key("models"), t.get("models")), ": must name at least one model");
+  if (b.kind == BackendKind::Local && b.models.size() != 1)
+    return make_error(at(r.key("models"), t.get("models")), ": a local backend serves exactly one model name");
   DHI_TRY(r.string("api_key_env", b.api_key_env));
   if (!b.api_key_env.empty()) {
     b.api_key = getenv(b.api_key_env.c_str());

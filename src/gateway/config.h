@@ -17,7 +17,9 @@
 
 namespace dhi::gateway {
 
-enum class BackendKind { Node, Hosted };
+// Local: an engine inside the gateway process. `dhi gateway` starts it and
+// serves it as a node on an internal loopback port before routing starts.
+enum class BackendKind { Node, Hosted, Local };
 
 struct Timeouts {
   int64_t connect_ms = 5000;       // TCP (and TLS) connection
@@ -41,6 +43,12 @@ struct BackendConfig {
   double cost_per_1k_prompt = 0, cost_per_1k_completion = 0;  // currency units
   int64_t max_context = 0;  // tokens; 0: unknown (a node reports its own)
   double weight = 1.0;      // a preference multiplier on the routing score
+  // Local: the model file (or name) and its engine; `models` holds exactly
+  // the one name the engine answers to.
+  std::string model_path;
+  int64_t local_ctx = 0;       // per slot; 0: the model's, capped at 4096
+  int64_t local_parallel = 2;  // slots
+  int64_t local_threads = 0;   // 0: all cores
 };
 
 // One step of an alias: a backend (index into GatewayConfig::backends) and the

@@ -132,6 +132,8 @@ Expected<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig config) {
     DHI_ASSIGN_OR_RETURN(g->audit_, policy::AuditLog::open(g->config_.audit_log, g->config_.audit_include_text));
   }
   for (const BackendConfig& b : g->config_.backends) {
+    if (b.kind == BackendKind::Local)
+      return make_error("backend ", b.name, ": a local backend's engine must be started first (dhi gateway does)");
     if (!b.enabled) std::fprintf(stderr, "dhi gateway: backend %s is disabled: %s\n", b.name.c_str(),
                                  b.disabled_reason.c_str());
   }

@@ -183,6 +183,22 @@ custom = [{ name = "project", pattern = "PRJ-[0-9]{4}" }]
   EXPECT_EQ(c->privacy.custom[0].name, "project");
 }
 
+TEST(GatewayConfig, LocalBackend) {
+  auto c = parse("[[backend]]\nname = \"me\"\nkind = \"local\"\nmodel = \"/m/r1.gguf\"\nctx = 2048\n"
+                 "parallel = 3\ntier = \"local\"\nmodels = [\"r1\"]\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->backends[0].kind, BackendKind::Local);
+  EXPECT_EQ(c->backends[0].model_path, "/m/r1.gguf");
+  EXPECT_EQ(c->backends[0].local_ctx, 2048);
+  EXPECT_EQ(c->backends[0].local_parallel, 3);
+  std::string e = error_of("[[backend]]\nname = \"me\"\nkind = \"local\"\nurl = \"http://x\"\nmodel = \"m\"\n"
+                           "tier = \"local\"\nmodels = [\"r1\"]\n");
+  EXPECT_NE(e.find("backend \"me\".url (line 4)"), std::string::npos) << e;
+  e = error_of("[[backend]]\nname = \"me\"\nkind = \"local\"\nmodel = \"m\"\ntier = \"local\"\n"
+               "models = [\"a\", \"b\"]\n");
+  EXPECT_NE(e.find("exactly one model"), std::string::npos) << e;
+}
+
 TEST(GatewayConfig, ErrorsNameKeyAndLine) {
   const std::string head = "[[backend]]\nname = \"a\"\nkind = \"node\"\nurl = \"http://127.0.0.1:1\"\n";
   std::string e = error_of(head + "tier = \"cloudy\"\nmodels = [\"m\"]\n");

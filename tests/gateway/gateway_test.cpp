@@ -248,6 +248,25 @@ TEST_F(GatewayNodes, NodeTakesAnAssistantPrefix) {
   EXPECT_EQ(j["choices"][0]["message"].value("reasoning_content", "").find("Let me think"), std::string::npos);
 }
 
+// A local backend: the engine runs inside the gateway process, behind the
+// same server as `dhi serve` on an internal port; its answer equals a node's.
+TEST_F(GatewayNodes, LocalBackendRunsInTheGateway) {
+  GatewayRun gw;
+  ASSERT_TRUE(gw.start("[[backend]]\nname = \"inproc\"\nkind = \"local\"\nmodel = \"" + *model_ +
+                       "\"\nctx = 1024\nparallel = 1\ntier = \"local\"\nmodels = [\"r1\"]\n"))
+      << gw.proc.stderr_text();
+  const CurlResult direct = post(a_->url() + "/v1/chat/completions", chat_body("r1", "Local?", 8, false));
+  const CurlResult r = post(gw.url() + "/v1/chat/completions", chat_body("r1", "Local?", 8, false));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json d = json::parse(direct.body), g = json::parse(r.body);
+  EXPECT_EQ(g["choices"][0]["message"], d["choices"][0]["message"]);
+  EXPECT_EQ(gw.proc.stop(), 0) << gw.proc.stderr_text();
+  const auto attempts = records(gw.audit(), "attempt");
+  ASSERT_EQ(attempts.size(), 1u);
+  EXPECT_EQ(attempts[0]["backend"], "inproc");
+  EXPECT_EQ(attempts[0]["tier"], "local");
+}
+
 TEST_F(GatewayNodes, PrivacyLevelsAreEnforced) {
   GatewayRun gw;
   ASSERT_TRUE(gw.start(node_backend("spare", b_->url(), "trusted") + node_backend("laptop", a_->url(), "local") +
