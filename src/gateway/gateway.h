@@ -57,12 +57,14 @@ class Gateway {
   std::unique_ptr<Backends> backends_;
   policy::Detectors detectors_;
   std::unique_ptr<policy::AuditLog> audit_;
-  std::unique_ptr<httplib::Server> http_;
   server::Metrics metrics_;
   Budgets budgets_;
   std::atomic<uint64_t> next_id_{0};
   std::atomic<bool> listening_{false};
   uint64_t id_salt_ = 0;
+  // Last: destroyed first, so request threads (and their workers) end while
+  // everything they use still exists.
+  std::unique_ptr<httplib::Server> http_;
 };
 
 }  // namespace dhi::gateway
