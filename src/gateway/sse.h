@@ -14,8 +14,6 @@ class SseParser {
  public:
   // Appends the payloads of the events that `bytes` completes to `out`.
   void push(std::string_view bytes, std::vector<std::string>& out);
-  // Bytes received that do not yet form a complete event.
-  size_t pending() const { return buf_.size(); }
 
  private:
   void take_line(std::string_view line, std::vector<std::string>& out);

@@ -37,20 +37,6 @@ std::string error_message(const std::string& body) {
 
 }  // namespace
 
-std::string_view outcome_name(Outcome o) {
-  switch (o) {
-    case Outcome::Completed: return "completed";
-    case Outcome::HttpError: return "http_error";
-    case Outcome::Transport: return "transport_error";
-    case Outcome::FirstTokenTimeout: return "first_token_timeout";
-    case Outcome::IdleTimeout: return "idle_timeout";
-    case Outcome::Dropped: return "dropped";
-    case Outcome::ErrorEvent: return "error_event";
-    case Outcome::Cancelled: return "cancelled";
-  }
-  return "unknown";
-}
-
 Attempt run_attempt(const UpstreamCall& call, const std::function<bool(const Piece&)>& on_piece,
                     const std::function<bool()>& cancelled) {
   Attempt a;

@@ -17,7 +17,6 @@
 namespace dhi::gateway {
 
 enum class Outcome { Completed, HttpError, Transport, FirstTokenTimeout, IdleTimeout, Dropped, ErrorEvent, Cancelled };
-std::string_view outcome_name(Outcome o);
 
 // Text produced by one upstream event (either part may be empty).
 struct Piece {

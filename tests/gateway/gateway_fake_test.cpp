@@ -14,7 +14,6 @@
 
 #include <filesystem>
 #include <map>
-#include <mutex>
 #include <random>
 #include <regex>
 #include <thread>
