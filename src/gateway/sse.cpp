@@ -23,18 +23,20 @@ void SseParser::take_line(std::string_view line, std::vector<std::string>& out) 
 }
 
 void SseParser::push(std::string_view bytes, std::vector<std::string>& out) {
-  buf_.append(bytes);
-  size_t start = 0;
-  for (size_t i = 0; i < buf_.size(); ++i) {
-    const char c = buf_[i];
-    if (c != '\n' && c != '\r') continue;
-    // A CR at the very end may be the first half of CR LF: wait for more.
-    if (c == '\r' && i + 1 == buf_.size()) break;
-    take_line(std::string_view(buf_).substr(start, i - start), out);
-    if (c == '\r' && buf_[i + 1] == '\n') ++i;
-    start = i + 1;
+  for (char c : bytes) {
+    // The LF of a CR LF whose CR already ended the line.
+    if (skip_lf_) {
+      skip_lf_ = false;
+      if (c == '\n') continue;
+    }
+    if (c == '\n' || c == '\r') {
+      take_line(buf_, out);
+      buf_.clear();
+      skip_lf_ = c == '\r';
+      continue;
+    }
+    buf_ += c;
   }
-  buf_.erase(0, start);
 }
 
 }  // namespace dhi::gateway

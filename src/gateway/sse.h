@@ -21,6 +21,7 @@ class SseParser {
   std::string buf_;   // an incomplete line
   std::string data_;  // data lines of the event being read
   bool has_data_ = false;
+  bool skip_lf_ = false;  // the last byte was a CR
 };
 
 }  // namespace dhi::gateway
