@@ -8,7 +8,7 @@ packages=(
   libpcre2-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  libcurl4-openssl-dev libssl-dev
+  libcurl4-openssl-dev libssl-dev libtomlplusplus-dev
 )
 # Tools the tests run as commands: the Debian package only when the command is
 # missing (a Node.js from NodeSource, say, bundles its own npm and conflicts

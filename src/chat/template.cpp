@@ -400,6 +400,24 @@ bool opens_in_reasoning(TemplateFamily family, bool add_generation_prompt) {
          (family == TemplateFamily::DeepSeekR1 || family == TemplateFamily::Qwen3Thinking);
 }
 
+Expected<Continuation> render_continuation(TemplateFamily family, std::span<const Message> messages,
+                                           const AssistantPrefix& prefix) {
+  DHI_ASSIGN_OR_RETURN(std::string text, render(family, messages, /*add_generation_prompt=*/true));
+  const bool opened = opens_in_reasoning(family, true);
+  Continuation c;
+  std::string_view content = prefix.content;
+  if (prefix.reasoning.empty() && opened && content.rfind("<think>\n", 0) == 0) content.remove_prefix(8);
+  if (!prefix.reasoning.empty()) {
+    if (!opened) text += "<think>";
+    text += prefix.reasoning;
+    if (!content.empty()) text += "</think>\n\n";
+  }
+  text += content;
+  c.in_reasoning = content.empty() && (opened || !prefix.reasoning.empty());
+  c.text = std::move(text);
+  return c;
+}
+
 std::vector<std::string> stop_texts(TemplateFamily family) {
   switch (family) {
     case TemplateFamily::DeepSeekR1:

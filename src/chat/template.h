@@ -61,6 +61,28 @@ Expected<std::string> render(TemplateFamily family, std::span<const Message> mes
 // output starts inside reasoning.
 bool opens_in_reasoning(TemplateFamily family, bool add_generation_prompt);
 
+// The partly generated answer a continuation request ends with (DeepSeek's
+// trailing assistant message with "prefix": true): its reasoning and content.
+struct AssistantPrefix {
+  std::string reasoning;
+  std::string content;
+};
+
+struct Continuation {
+  std::string text;           // the prompt: conversation, open assistant turn, partial answer
+  bool in_reasoning = false;  // generation continues inside the reasoning block
+};
+
+// Renders `messages` with the generation prompt and then the partial answer,
+// with no end-of-turn, so that generation continues it. The reasoning goes
+// inside the family's <think> block ("<think>" is written unless the
+// generation prompt opened it), closed by "</think>\n\n" once content follows.
+// Content that arrives raw (reasoning_format "none") still holds the block's
+// opening "<think>\n", which the R1 generation prompt already wrote: it is
+// written once.
+Expected<Continuation> render_continuation(TemplateFamily family, std::span<const Message> messages,
+                                           const AssistantPrefix& prefix);
+
 // End-of-turn texts of the family, for use as stop strings in case the
 // tokenizer does not mark the corresponding tokens as end-of-generation.
 std::vector<std::string> stop_texts(TemplateFamily family);

@@ -18,6 +18,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/engine_host.h"
 #include "dhi_git_revision.h"
 #include "engine/scheduler.h"
 #include "kernels/cpu/ops.h"
@@ -29,40 +30,12 @@
 namespace dhi::cli {
 namespace {
 
-struct EngineOptions {
-  std::string model_path;  // a path or a model name until resolve_model_arg
-  bool offline = false;
-  int32_t parallel = 4;
-  uint32_t n_ctx = 0;
-  int32_t n_threads = 0;
-  int32_t max_queue = 16;
-  int32_t prefill_chunk = 128;
-  int64_t kv_budget_mib = 0;
-  std::string chat_template;
-};
-
 struct ServeOptions {
   EngineOptions engine;
   std::string host = "127.0.0.1";
   int port = 8080;
   std::string api_key, api_key_file, alias;
   size_t max_body = size_t(8) << 20;
-};
-
-// A loaded model with its context, scheduler and engine thread; stops the
-// engine loop when destroyed.
-struct RunningEngine {
-  LoadedModel lm;
-  std::unique_ptr<model::Context> context;
-  std::unique_ptr<engine::Scheduler> scheduler;
-  std::thread thread;
-  server::Engine refs;
-  double kv_mib = 0;
-  ~RunningEngine() {
-    if (!thread.joinable()) return;
-    scheduler->shutdown();
-    thread.join();
-  }
 };
 
 void add_engine_options(CLI::App& cmd, EngineOptions& o) {
@@ -78,45 +51,6 @@ void add_engine_options(CLI::App& cmd, EngineOptions& o) {
   cmd.add_option("--kv-budget", o.kv_budget_mib, "Refuse to start if the KV cache needs more MiB (0: no limit)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 40));
   cmd.add_option("--chat-template", o.chat_template, "Chat template family when the model has none");
-}
-
-Expected<std::unique_ptr<RunningEngine>> start_engine(const EngineOptions& o) {
-  auto e = std::make_unique<RunningEngine>();
-  DHI_ASSIGN_OR_RETURN(const std::string path, resolve_model_arg(o.model_path, o.offline));
-  // The capacity planner admits the configuration before the weights are read:
-  // every slot's KV cache is allocated up front.
-  EngineRequest req;
-  req.n_ctx = o.n_ctx;
-  req.n_seq = o.parallel;
-  req.n_threads = o.n_threads;
-  DHI_ASSIGN_OR_RETURN(e->lm, load_model(path, &req));
-  auto family = choose_template(*e->lm.file, o.chat_template);
-  if (family) {
-    e->refs.family = *family;
-  } else {
-    e->refs.template_error = "chat completions need a chat template: " + family.error().message +
-                             " (for dhi serve: restart it with --chat-template NAME; /v1/completions works "
-                             "without one)";
-  }
-  // The KV cache is allocated up front for every slot: check it against the budget first.
-  const uint32_t n_ctx = e->lm.n_ctx;
-  DHI_ASSIGN_OR_RETURN(const planner::ModelDesc desc, planner::describe_gguf(*e->lm.file, path));
-  e->kv_mib = double(planner::kv_cache_bytes(desc, desc.n_layer, n_ctx, o.parallel, TensorType::F32)) /
-              double(1 << 20);
-  if (o.kv_budget_mib > 0 && e->kv_mib > double(o.kv_budget_mib))
-    return make_error("the KV cache for ", o.parallel, " slots of ", n_ctx, " tokens needs ", int64_t(e->kv_mib),
-                      " MiB, over --kv-budget ", o.kv_budget_mib, " MiB; use fewer --parallel slots or a smaller --ctx");
-  model::ContextParams cp;
-  cp.n_ctx = n_ctx;
-  cp.n_seq = o.parallel;
-  cp.n_threads = o.n_threads;
-  DHI_ASSIGN_OR_RETURN(e->context, model::Context::create(*e->lm.model, cp));
-  e->scheduler = std::make_unique<engine::Scheduler>(*e->context, *e->lm.tokenizer,
-                                                     engine::SchedulerParams{o.max_queue, o.prefill_chunk});
-  e->thread = std::thread([s = e->scheduler.get()] { s->run(); });
-  e->refs.scheduler = e->scheduler.get();
-  e->refs.tokenizer = e->lm.tokenizer.get();
-  return e;
 }
 
 std::string file_name(const std::string& path) {

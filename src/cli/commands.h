@@ -27,6 +27,7 @@ void register_serve(CLI::App& app, Action& action);
 void register_bench_serve(CLI::App& app, Action& action);
 void register_plan(CLI::App& app, Action& action);
 void register_audit(CLI::App& app, Action& action);
+void register_gateway(CLI::App& app, Action& action);
 
 // The exit status main() returns when the action fails: 1 unless the action
 // chose another (`dhi audit verify`: 1 for violations, 2 for an unreadable log).

@@ -27,13 +27,14 @@ int main(int argc, char** argv) {
   register_bench_serve(app, action);
   register_plan(app, action);
   register_audit(app, action);
+  register_gateway(app, action);
   // CLI11 only says "a subcommand is required" for a mistyped command; name it.
   auto is_command = [&](const char* name) {
     for (const CLI::App* sub : app.get_subcommands({})) if (sub->get_name() == name) return true;
     return false;
   };
   if (argc > 1 && argv[1][0] != '-' && !is_command(argv[1])) {
-    std::fprintf(stderr, "dhi: error: unknown command '%s' (commands: run, chat, pull, ls, rm, tokenize, info, bench, synth, plan, serve, bench-serve, audit)\n",
+    std::fprintf(stderr, "dhi: error: unknown command '%s' (commands: run, chat, pull, ls, rm, tokenize, info, bench, synth, plan, serve, bench-serve, audit, gateway)\n",
                  argv[1]);
     return 2;
   }

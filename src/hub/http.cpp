@@ -76,7 +76,16 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
   return bytes;
 }
 
-Expected<HttpResponse> perform(const HttpRequest& req, bool head, Transfer& t) {
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* t = static_cast<Transfer*>(user);
+  if (t->handlers && t->handlers->keep_going && !t->handlers->keep_going()) {
+    t->response.aborted = true;
+    return 1;
+  }
+  return 0;
+}
+
+Expected<HttpResponse> perform(const HttpRequest& req, bool head, Transfer& t, const std::string* post = nullptr) {
   global_init();
   std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
   if (!curl) return make_error("HTTP: could not create a libcurl handle");
@@ -97,11 +106,22 @@ Expected<HttpResponse> perform(const HttpRequest& req, bool head, Transfer& t) {
   // Only http(s), also after a redirect.
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, long(req.connect_timeout_ms > 0 ? req.connect_timeout_ms : 30000));
   // A transfer that delivers nothing for a minute is dead (a stalled CDN node);
   // the caller retries from where it stopped.
+  const int64_t idle_s = req.idle_timeout_ms > 0 ? (req.idle_timeout_ms + 999) / 1000 : 60;
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, long(idle_s));
+  if (t.handlers && t.handlers->keep_going) {
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  }
+  if (post) {
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, post->data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(post->size()));
+  }
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -114,7 +134,8 @@ Expected<HttpResponse> perform(const HttpRequest& req, bool head, Transfer& t) {
   char* effective = nullptr;
   if (curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK && effective)
     t.response.effective_url = effective;
-  if (rc == CURLE_WRITE_ERROR && t.response.aborted) return std::move(t.response);
+  if ((rc == CURLE_WRITE_ERROR || rc == CURLE_ABORTED_BY_CALLBACK) && t.response.aborted)
+    return std::move(t.response);
   if (t.too_large) return make_error(req.url, ": the answer is larger than ", t.max_body, " bytes");
   if (rc != CURLE_OK) {
     std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
@@ -140,6 +161,12 @@ Expected<HttpResponse> http_get_stream(const HttpRequest& req, StreamHandlers& h
   Transfer t;
   t.handlers = &handlers;
   return perform(req, /*head=*/false, t);
+}
+
+Expected<HttpResponse> http_post_stream(const HttpRequest& req, const std::string& body, StreamHandlers& handlers) {
+  Transfer t;
+  t.handlers = &handlers;
+  return perform(req, /*head=*/false, t, &body);
 }
 
 std::string url_encode_path(const std::string& path) {

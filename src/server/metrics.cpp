@@ -22,15 +22,17 @@ void Histogram::observe(double v) {
   ++count_;
 }
 
-void Histogram::write(std::string& out, const std::string& name) const {
+void Histogram::write(std::string& out, const std::string& name, const std::string& labels) const {
+  const std::string lead = labels.empty() ? "" : labels + ",";
+  const std::string own = labels.empty() ? "" : "{" + labels + "}";
   uint64_t cumulative = 0;
   for (size_t i = 0; i < bounds_.size(); ++i) {
     cumulative += counts_[i];
-    out += name + "_bucket{le=\"" + number(bounds_[i]) + "\"} " + std::to_string(cumulative) + "\n";
+    out += name + "_bucket{" + lead + "le=\"" + number(bounds_[i]) + "\"} " + std::to_string(cumulative) + "\n";
   }
-  out += name + "_bucket{le=\"+Inf\"} " + std::to_string(count_) + "\n";
-  out += name + "_sum " + number(sum_) + "\n";
-  out += name + "_count " + std::to_string(count_) + "\n";
+  out += name + "_bucket{" + lead + "le=\"+Inf\"} " + std::to_string(count_) + "\n";
+  out += name + "_sum" + own + " " + number(sum_) + "\n";
+  out += name + "_count" + own + " " + std::to_string(count_) + "\n";
 }
 
 Metrics::Metrics()

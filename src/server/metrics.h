@@ -19,8 +19,9 @@ class Histogram {
  public:
   explicit Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {}
   void observe(double v);
-  // Appends the _bucket, _sum and _count lines of metric `name`.
-  void write(std::string& out, const std::string& name) const;
+  // Appends the _bucket, _sum and _count lines of metric `name`; `labels`
+  // (`backend="a"`) go into every sample.
+  void write(std::string& out, const std::string& name, const std::string& labels = "") const;
 
  private:
   std::vector<double> bounds_;

@@ -109,7 +109,8 @@ std::optional<ApiError> message_text(const json& content, const std::string& par
   return std::nullopt;
 }
 
-std::optional<ApiError> parse_messages(const json& body, std::vector<chat::Message>& out) {
+std::optional<ApiError> parse_messages(const json& body, std::vector<chat::Message>& out,
+                                       std::optional<chat::AssistantPrefix>& prefix) {
   auto it = body.find("messages");
   if (it == body.end()) return bad("messages", "'messages' is required");
   if (!it->is_array() || it->empty()) return bad("messages", "'messages' must be a non-empty array");
@@ -129,8 +130,23 @@ std::optional<ApiError> parse_messages(const json& body, std::vector<chat::Messa
     auto content = m.find("content");
     if (content == m.end()) return bad(p + ".content", "'" + p + ".content' is required");
     if (auto e = message_text(*content, p + ".content", msg.content)) return e;
+    bool is_prefix = false;
+    if (auto e = get_bool(m, "prefix", is_prefix)) return e;
+    if (is_prefix) {
+      if (r != "assistant" || i + 1 != it->size())
+        return bad(p + ".prefix", "only the last message, an assistant one, may have 'prefix': true");
+      chat::AssistantPrefix partial;
+      partial.content = std::move(msg.content);
+      if (auto rc = m.find("reasoning_content"); rc != m.end() && !rc->is_null()) {
+        if (!rc->is_string()) return bad(p + ".reasoning_content", "'" + p + ".reasoning_content' must be a string");
+        partial.reasoning = rc->get<std::string>();
+      }
+      prefix = std::move(partial);
+      break;
+    }
     out.push_back(std::move(msg));
   }
+  if (out.empty()) return bad("messages", "'messages' needs a message before the assistant prefix");
   return std::nullopt;
 }
 
@@ -205,7 +221,7 @@ std::optional<ApiError> parse_request(Endpoint endpoint, std::string_view text, 
     out.model = it->get<std::string>();
   }
   if (endpoint == Endpoint::ChatCompletions) {
-    if (auto e = parse_messages(body, out.messages)) return e;
+    if (auto e = parse_messages(body, out.messages, out.prefix)) return e;
   } else {
     if (auto e = parse_prompt(body, out)) return e;
   }
@@ -286,8 +302,10 @@ ResponseBuilder::ResponseBuilder(const CompletionRequest& request, std::string i
       tokenizer_(tokenizer),
       chat_(request.endpoint == Endpoint::ChatCompletions) {
   if (chat_ && request.split_reasoning) {
-    parser_.emplace(opens_in_reasoning);
-  } else if (chat_ && opens_in_reasoning) {
+    // A continuation of content stays content, even if it starts with "<think>".
+    const bool in_content = request.prefix && !opens_in_reasoning && !request.prefix->content.empty();
+    parser_.emplace(opens_in_reasoning, in_content ? "" : "<think>");
+  } else if (chat_ && opens_in_reasoning && !request.prefix) {
     // The raw text shows the block the prompt opened, as `dhi run` does.
     raw_prefix_ = "<think>\n";
   }

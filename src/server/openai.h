@@ -3,7 +3,9 @@
 // the responses (one JSON object, or the chunks of a server-sent-event stream)
 // from the engine's per-token events. DeepSeek-R1 reasoning is split off into
 // `reasoning_content` as DeepSeek's API does, unless the request asks for the
-// raw text (`"reasoning_format": "none"`).
+// raw text (`"reasoning_format": "none"`). A chat request may end with a
+// partial assistant answer (`"prefix": true`, with its `reasoning_content`);
+// the response then holds only what follows it.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +47,9 @@ struct CompletionRequest {
   bool stream = false;
   bool include_usage = false;
   bool split_reasoning = true;  // chat: R1 thinking in reasoning_content
+  // chat: a last assistant message with "prefix": true (DeepSeek's
+  // continuation): the answer so far, which generation continues.
+  std::optional<chat::AssistantPrefix> prefix;
   engine::GenerationLimits limits;
 };
 

@@ -42,16 +42,6 @@ struct Pending {
 
 }  // namespace
 
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  // Every byte of `b` (the secret) is visited whatever `a` is.
-  unsigned diff = a.size() == b.size() ? 0u : 1u;
-  for (size_t i = 0; i < b.size(); ++i) {
-    const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
-    diff |= x ^ static_cast<unsigned char>(b[i]);
-  }
-  return diff == 0;
-}
-
 Server::Server(ServerOptions options) : opts_(std::move(options)), http_(std::make_unique<httplib::Server>()) {
   id_salt_ = std::random_device{}();
   routes();
@@ -60,82 +50,24 @@ Server::Server(ServerOptions options) : opts_(std::move(options)), http_(std::ma
 Server::~Server() = default;
 
 void Server::reply_error(httplib::Response& res, const char* endpoint, const ApiError& e) {
-  res.status = e.status;
-  res.set_content(dump(error_body(e)), "application/json");
-  if (e.status == 429) res.set_header("Retry-After", "1");
-  if (e.status == 401) res.set_header("WWW-Authenticate", "Bearer");
+  write_error(res, e);
   metrics_.count_request(endpoint, e.status);
 }
 
 bool Server::authorized(const httplib::Request& req) const {
-  if (opts_.api_key.empty()) return true;
-  const std::string header = req.get_header_value("Authorization");
-  constexpr std::string_view kBearer = "Bearer ";
-  if (header.size() < kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) return false;
-  return constant_time_equal(std::string_view(header).substr(kBearer.size()), opts_.api_key);
+  return opts_.api_key.empty() || constant_time_equal(bearer_token(req), opts_.api_key);
 }
 
 void Server::routes() {
   httplib::Server& h = *http_;
-  h.new_task_queue = [n = opts_.http_threads] { return new httplib::ThreadPool(size_t(std::max(n, 2))); };
-  h.set_payload_max_length(opts_.max_body_bytes);
-  h.set_keep_alive_timeout(2);
-  h.set_read_timeout(10);
-  h.set_write_timeout(10);
-
-  h.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    size_t bytes = 0;
-    for (const auto& [k, v] : req.headers) bytes += k.size() + v.size();
-    if (req.headers.size() > opts_.max_headers || bytes > opts_.max_header_bytes) {
-      ApiError e;
-      e.status = 431;
-      e.message = "request headers are too large (at most " + std::to_string(opts_.max_headers) + " headers, " +
-                  std::to_string(opts_.max_header_bytes) + " bytes)";
-      reply_error(res, "other", e);
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    const bool protected_path = req.path.rfind("/v1/", 0) == 0 || req.path == "/metrics";
-    if (protected_path && !authorized(req)) {
-      ApiError e;
-      e.status = 401;
-      e.code = "invalid_api_key";
-      e.message = "missing or incorrect API key (send Authorization: Bearer KEY)";
-      reply_error(res, "other", e);
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-
-  // Errors cpp-httplib raises itself (413 body too large, 404 unknown path,
-  // 400 unparsable request) get an OpenAI error object too.
-  h.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty() || res.is_chunked_content_provider_) return;
-    ApiError e;
-    e.status = res.status;
-    if (res.status == 404) {
-      e.code = "not_found";
-      e.message = "no endpoint " + req.method + " " + req.path;
-    } else if (res.status == 413) {
-      e.message = "the request body is larger than " + std::to_string(opts_.max_body_bytes) + " bytes";
-    } else {
-      e.message = "the request could not be processed (HTTP " + std::to_string(res.status) + ")";
-    }
-    res.set_content(dump(error_body(e)), "application/json");
-    metrics_.count_request("other", res.status);
-  });
-  h.set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    ApiError e;
-    e.status = 500;
-    e.type = "server_error";
-    e.message = "internal error";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& ex) {
-      e.message = std::string("internal error: ") + ex.what();
-    } catch (...) {
-    }
-    reply_error(res, "other", e);
-  });
+  FrontOptions front;
+  front.max_body_bytes = opts_.max_body_bytes;
+  front.max_header_bytes = opts_.max_header_bytes;
+  front.max_headers = opts_.max_headers;
+  front.http_threads = opts_.http_threads;
+  install_front(
+      h, front, [this](const httplib::Request& req) { return authorized(req); },
+      [this](httplib::Response& res, const char* endpoint, const ApiError& e) { reply_error(res, endpoint, e); });
 
   h.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     std::lock_guard lock(engine_mu_);
@@ -210,16 +142,31 @@ void Server::handle_completion(Endpoint endpoint, const httplib::Request& req, h
       e.code = "no_chat_template";
       return reply_error(res, name, e);
     }
-    auto text = chat::render(*eng->family, cr.messages, /*add_generation_prompt=*/true);
-    if (!text) {
-      ApiError e;
-      e.param = "messages";
-      e.message = text.error().message;
-      return reply_error(res, name, e);
+    std::string text;
+    if (cr.prefix) {
+      auto c = chat::render_continuation(*eng->family, cr.messages, *cr.prefix);
+      if (c) {
+        text = std::move(c->text);
+        opens_reasoning = c->in_reasoning;
+      } else {
+        ApiError e;
+        e.param = "messages";
+        e.message = c.error().message;
+        return reply_error(res, name, e);
+      }
+    } else {
+      auto t = chat::render(*eng->family, cr.messages, /*add_generation_prompt=*/true);
+      if (!t) {
+        ApiError e;
+        e.param = "messages";
+        e.message = t.error().message;
+        return reply_error(res, name, e);
+      }
+      text = std::move(*t);
+      opens_reasoning = chat::opens_in_reasoning(*eng->family, true);
     }
-    request.prompt = tk.encode(*text, tk.add_bos(), /*parse_special=*/true);
+    request.prompt = tk.encode(text, tk.add_bos(), /*parse_special=*/true);
     for (auto& s : chat::stop_texts(*eng->family)) cr.limits.stop.push_back(s);
-    opens_reasoning = chat::opens_in_reasoning(*eng->family, true);
   } else {
     request.prompt = cr.prompt_is_tokens ? cr.prompt_tokens : tk.encode(cr.prompt, tk.add_bos(), true);
   }

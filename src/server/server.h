@@ -21,6 +21,7 @@
 #include "chat/template.h"
 #include "core/expected.h"
 #include "engine/scheduler.h"
+#include "server/http_front.h"
 #include "server/metrics.h"
 #include "server/openai.h"
 #include "tokenizer/tokenizer.h"
@@ -51,9 +52,6 @@ struct Engine {
   std::optional<chat::TemplateFamily> family;  // none: chat completions answer template_error
   std::string template_error;
 };
-
-// Constant-time comparison (the time does not depend on where the strings differ).
-bool constant_time_equal(std::string_view a, std::string_view b);
 
 class Server {
  public:

@@ -359,3 +359,46 @@ TEST(PythonStrip, UnicodeWhitespace) {
 
 }  // namespace
 }  // namespace dhi::chat
+
+namespace dhi::chat {
+namespace {
+
+std::string continuation_ok(TemplateFamily f, const AssistantPrefix& p, bool* in_reasoning = nullptr) {
+  const std::vector<Message> msgs = {{"user", "Hi"}};
+  auto c = render_continuation(f, msgs, p);
+  EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message);
+  if (!c.ok()) return "";
+  if (in_reasoning) *in_reasoning = c->in_reasoning;
+  return c->text;
+}
+
+// The open assistant turn of a continuation: what the model would have seen
+// had it generated the partial answer itself, with no end-of-turn.
+TEST(Continuation, R1ReasoningThenContent) {
+  bool in_reasoning = false;
+  EXPECT_EQ(continuation_ok(TemplateFamily::DeepSeekR1, {"Let me", ""}, &in_reasoning),
+            "<｜User｜>Hi<｜Assistant｜><think>\nLet me");
+  EXPECT_TRUE(in_reasoning);
+  EXPECT_EQ(continuation_ok(TemplateFamily::DeepSeekR1, {"think.\n", "The ans"}, &in_reasoning),
+            "<｜User｜>Hi<｜Assistant｜><think>\nthink.\n</think>\n\nThe ans");
+  EXPECT_FALSE(in_reasoning);
+  EXPECT_EQ(continuation_ok(TemplateFamily::DeepSeekR1, {"", ""}, &in_reasoning),
+            "<｜User｜>Hi<｜Assistant｜><think>\n");
+  EXPECT_TRUE(in_reasoning);
+  // Raw output (reasoning_format "none") repeats the opened block: written once.
+  EXPECT_EQ(continuation_ok(TemplateFamily::DeepSeekR1, {"", "<think>\nabc"}),
+            "<｜User｜>Hi<｜Assistant｜><think>\nabc");
+}
+
+TEST(Continuation, FamiliesWithoutAnOpenBlock) {
+  bool in_reasoning = true;
+  EXPECT_EQ(continuation_ok(TemplateFamily::ChatML, {"", "Hel"}, &in_reasoning),
+            "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHel");
+  EXPECT_FALSE(in_reasoning);
+  EXPECT_EQ(continuation_ok(TemplateFamily::DeepSeekR1Legacy, {"\nhmm", ""}, &in_reasoning),
+            "<｜User｜>Hi<｜Assistant｜><think>\nhmm");
+  EXPECT_TRUE(in_reasoning);
+}
+
+}  // namespace
+}  // namespace dhi::chat

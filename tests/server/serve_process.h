@@ -64,6 +64,14 @@ class ServeProcess {
 
   // Starts `dhi serve --port 0 ARGS...` and waits until it listens.
   bool start(const std::vector<std::string>& args, int timeout_s = 60) {
+    std::vector<std::string> all = {"serve", "--port", "0"};
+    all.insert(all.end(), args.begin(), args.end());
+    return start_dhi(all, timeout_s);
+  }
+
+  // Starts `dhi ARGS...` (a server command given --port 0) and waits until it
+  // prints "listening on http://127.0.0.1:PORT".
+  bool start_dhi(const std::vector<std::string>& args, int timeout_s = 60) {
     err_path_ = temp_path("serve.err");
     pid_ = fork();
     if (pid_ == 0) {
@@ -72,7 +80,7 @@ class ServeProcess {
       const int null_fd = open("/dev/null", O_RDWR);
       dup2(null_fd, STDOUT_FILENO);
       dup2(null_fd, STDIN_FILENO);
-      std::vector<std::string> all = {dhi_binary(), "serve", "--port", "0"};
+      std::vector<std::string> all = {dhi_binary()};
       all.insert(all.end(), args.begin(), args.end());
       std::vector<char*> argv;
       for (auto& a : all) argv.push_back(a.data());
@@ -120,6 +128,7 @@ class ServeProcess {
   }
 
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::string stderr_text() const { return read_file(err_path_); }
 
