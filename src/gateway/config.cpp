@@ -325,6 +325,7 @@ Status parse_root(const toml::table& root, GetEnv getenv, GatewayConfig& cfg) {
     DHI_TRY(rr.number("load", cfg.weights.load, 0, 1e6));
     DHI_TRY(rr.number("latency", cfg.weights.latency, 0, 1e6));
     DHI_TRY(rr.number("cost", cfg.weights.cost, 0, 1e6));
+    DHI_TRY(rr.number("latency_target", cfg.weights.latency_target, 0, 3600));
     DHI_TRY(rr.no_unknown_keys());
   }
   if (const toml::node* n = r.get("circuit")) {

@@ -72,6 +72,10 @@ struct RoutingWeights {
   double load = 1.0;     // per queued request on a node
   double latency = 1.0;  // per second of observed time to first token
   double cost = 1.0;     // per currency unit of the estimated request cost
+  // Seconds to first token a backend should meet (0: none). A backend whose
+  // observed time to first token exceeds it is ranked after every backend that
+  // meets it (or has no observation yet): still a fallback, never a refusal.
+  double latency_target = 0;
 };
 
 struct GatewayConfig {

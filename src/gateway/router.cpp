@@ -9,6 +9,9 @@ namespace {
 
 // A request without max_tokens is costed as if it produced this many.
 constexpr int64_t kDefaultCompletionEstimate = 512;
+// Added to the score of a backend slower than the latency target: larger than
+// any score of a backend that meets it, so the target orders before weights do.
+constexpr double kMissedLatencyTarget = 1e9;
 
 int64_t utc_day() {
   return std::chrono::duration_cast<std::chrono::hours>(std::chrono::system_clock::now().time_since_epoch()).count() /
@@ -62,6 +65,7 @@ RoutePlan plan_route(const GatewayConfig& config, const Backends& backends, cons
     cand.score = (double(c) + w.health * v.failure_ewma * 10.0 + w.load * v.queue_depth +
                   w.latency * v.ttft_ewma_ms / 1000.0 + w.cost * cost) /
                  b.weight;
+    if (w.latency_target > 0 && v.ttft_ewma_ms > w.latency_target * 1000.0) cand.score += kMissedLatencyTarget;
     plan.order.push_back(c);
   }
   std::stable_sort(plan.order.begin(), plan.order.end(),

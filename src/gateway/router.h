@@ -6,7 +6,8 @@
 // daily budget is spent and the backend costs money. The rest are ordered by a
 // score: the alias position plus weighted penalties for recent failures,
 // queue depth, observed latency and estimated cost, divided by the backend's
-// weight (lower is better).
+// weight (lower is better); backends slower to first token than the latency
+// target come after all that meet it.
 #pragma once
 
 #include <cstdint>
