@@ -3,8 +3,6 @@
 // backend's engine is loaded here and served by the same Server as `dhi serve`
 // on an internal loopback port, which the gateway then treats as a node.
 // SIGINT/SIGTERM stop accepting, let the responses in flight finish, and exit 0.
-#include <pthread.h>
-
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
@@ -71,12 +69,7 @@ Status run_gateway(const GatewayOptions& o) {
   if (o.port >= 0) config.port = o.port;
   const std::string host = config.host;
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t signals = block_termination_signals();
 
   std::vector<std::unique_ptr<LocalEngine>> locals;
   for (gateway::BackendConfig& b : config.backends) {

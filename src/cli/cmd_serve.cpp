@@ -6,8 +6,6 @@
 //
 // `dhi bench-serve`: the same server in-process on a loopback port, driven by
 // streaming HTTP clients at several concurrency levels (server/bench_serve.h).
-#include <pthread.h>
-
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <csignal>
@@ -81,14 +79,7 @@ Status serve(ServeOptions& o) {
   }
   so.model_id = o.alias.empty() ? file_name(o.engine.model_path) : o.alias;
 
-  // SIGINT and SIGTERM are taken by this thread's sigwait, never by a handler
-  // in another thread; a client that disconnects must not kill the process.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t signals = block_termination_signals();
 
   server::Server http(so);
   DHI_ASSIGN_OR_RETURN(int port, http.bind());

@@ -1,6 +1,8 @@
 // Starting an in-process engine (see engine_host.h).
 #include "cli/engine_host.h"
 
+#include <csignal>
+
 #include "planner/memory.h"
 #include "planner/model_desc.h"
 
@@ -43,6 +45,16 @@ Expected<std::unique_ptr<RunningEngine>> start_engine(const EngineOptions& o) {
   e->refs.scheduler = e->scheduler.get();
   e->refs.tokenizer = e->lm.tokenizer.get();
   return e;
+}
+
+sigset_t block_termination_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  return signals;
 }
 
 }  // namespace dhi::cli

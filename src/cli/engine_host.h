@@ -4,6 +4,8 @@
 // backends of `dhi gateway` start their engines here.
 #pragma once
 
+#include <signal.h>
+
 #include <memory>
 #include <string>
 #include <thread>
@@ -45,5 +47,11 @@ struct RunningEngine {
 };
 
 Expected<std::unique_ptr<RunningEngine>> start_engine(const EngineOptions& o);
+
+// For a server's main thread, before it starts other threads: blocks SIGINT
+// and SIGTERM in every thread (so only the caller's sigwait on the returned
+// set takes them, never a handler in another thread) and ignores SIGPIPE (a
+// client that disconnects must not kill the process).
+sigset_t block_termination_signals();
 
 }  // namespace dhi::cli
