@@ -134,12 +134,24 @@ inline Byte* q6k_line(Byte* col, int h, int i, int slot) {
   return col + kQ6Quants + 192 * (8 * h + i) + 64 * slot;
 }
 
-template <int T>
-void q6k_group(const uint8_t* grp, int64_t n_blocks, const uint8_t* const* arow, __m512* acc) {
-  constexpr size_t kColumn = kInterleaveRows * sizeof(BlockQ6_K);
+// The 6-bit values of line triple (h, i), as bytes 0..63: u[m] holds element
+// run m (low nibble from the ql lines, high bit pair from the qh line).
+inline void q6k_unpack(const uint8_t* col, int h, int i, __m512i u[4]) {
   const __m512i m0f = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
   // (a & 0x0f) | b for b without low bits: vpternlogd with c = 0x0f.
   const auto merge = [&](__m512i a, __m512i bits) { return _mm512_ternarylogic_epi32(a, bits, m0f, 0xec); };
+  const __m512i hb = load512(q6k_line(col, h, i, 0));
+  const __m512i la = load512(q6k_line(col, h, i, 1));
+  const __m512i lb = load512(q6k_line(col, h, i, 2));
+  u[0] = merge(la, _mm512_and_si512(_mm512_slli_epi16(hb, 4), m30));
+  u[1] = merge(lb, _mm512_and_si512(_mm512_slli_epi16(hb, 2), m30));
+  u[2] = merge(_mm512_srli_epi16(la, 4), _mm512_and_si512(hb, m30));
+  u[3] = merge(_mm512_srli_epi16(lb, 4), _mm512_and_si512(_mm512_srli_epi16(hb, 2), m30));
+}
+
+template <int T>
+void q6k_group(const uint8_t* grp, int64_t n_blocks, const uint8_t* const* arow, __m512* acc) {
+  constexpr size_t kColumn = kInterleaveRows * sizeof(BlockQ6_K);
   for (int64_t b = 0; b < n_blocks; ++b) {
     const uint8_t* col = grp + size_t(b) * kColumn;
     kq_prefetch<kColumn>(col, kAheadColumns * kColumn);
@@ -155,15 +167,8 @@ void q6k_group(const uint8_t* grp, int64_t n_blocks, const uint8_t* const* arow,
       for (auto& row : g)
         for (auto& v : row) v = _mm512_setzero_si512();
       for (int i = 4 * q; i < 4 * q + 4; ++i) {
-        const __m512i hb = load512(q6k_line(col, h, i, 0));
-        const __m512i la = load512(q6k_line(col, h, i, 1));
-        const __m512i lb = load512(q6k_line(col, h, i, 2));
-        const __m512i u[4] = {
-            merge(la, _mm512_and_si512(_mm512_slli_epi16(hb, 4), m30)),
-            merge(lb, _mm512_and_si512(_mm512_slli_epi16(hb, 2), m30)),
-            merge(_mm512_srli_epi16(la, 4), _mm512_and_si512(hb, m30)),
-            merge(_mm512_srli_epi16(lb, 4), _mm512_and_si512(_mm512_srli_epi16(hb, 2), m30)),
-        };
+        __m512i u[4];
+        q6k_unpack(col, h, i, u);
         for (int m = 0; m < 4; ++m)
           for (int t = 0; t < T; ++t)
             g[m][t] = _mm512_dpbusd_epi32(g[m][t], u[m], bcast32(qs[t] + 128 * h + 32 * m + 4 * i));
@@ -351,8 +356,6 @@ void unpack_group(const Q4K512*, const uint8_t* grp, int64_t n_blocks, KRowBlock
 
 void unpack_group(const Q6K512*, const uint8_t* grp, int64_t n_blocks, KRowBlock* out) {
   constexpr size_t kColumn = kInterleaveRows * sizeof(BlockQ6_K);
-  const __m512i m0f = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
-  const auto merge = [&](__m512i a, __m512i bits) { return _mm512_ternarylogic_epi32(a, bits, m0f, 0xec); };
   for (int64_t b = 0; b < n_blocks; ++b) {
     const uint8_t* col = grp + size_t(b) * kColumn;
     KRowBlock* o = out + b;
@@ -363,15 +366,8 @@ void unpack_group(const Q6K512*, const uint8_t* grp, int64_t n_blocks, KRowBlock
       // u_0, u_1 (i = 0..7 each), chunk 2h + 1 gets u_2, u_3.
       __m512i v[2][16];
       for (int i = 0; i < 8; ++i) {
-        const __m512i hb = load512(q6k_line(col, h, i, 0));
-        const __m512i la = load512(q6k_line(col, h, i, 1));
-        const __m512i lb = load512(q6k_line(col, h, i, 2));
-        const __m512i u[4] = {
-            merge(la, _mm512_and_si512(_mm512_slli_epi16(hb, 4), m30)),
-            merge(lb, _mm512_and_si512(_mm512_slli_epi16(hb, 2), m30)),
-            merge(_mm512_srli_epi16(la, 4), _mm512_and_si512(hb, m30)),
-            merge(_mm512_srli_epi16(lb, 4), _mm512_and_si512(_mm512_srli_epi16(hb, 2), m30)),
-        };
+        __m512i u[4];
+        q6k_unpack(col, h, i, u);
         for (int m = 0; m < 4; ++m) {
           v[m / 2][8 * (m % 2) + i] = u[m];
           gsum[8 * h + 2 * m + i / 4] = lane_sums(gsum[8 * h + 2 * m + i / 4], u[m]);
