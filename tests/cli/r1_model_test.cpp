@@ -4,6 +4,12 @@
 // reasoning split in the output, and multi-turn chat reusing the KV cache.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <regex>
 
@@ -39,22 +45,90 @@ class R1RandomModel : public ::testing::Test {
 };
 std::string* R1RandomModel::path_ = nullptr;
 
+// Runs `dhi ARGS` with stdout on a pipe; sends SIGINT (what Ctrl-C sends) once
+// the first `wait_for_bytes` bytes of stdout arrived, or after `delay` when
+// that is zero. Returns stdout, stderr (from `err_path`), the exit status and
+// how long the first output (or the delay) took.
+struct InterruptedRun {
+  std::string out, err;
+  int status = -1;
+  std::chrono::milliseconds until_signal{0};
+};
+
+InterruptedRun run_and_interrupt(const std::vector<std::string>& args, size_t wait_for_bytes,
+                                 std::chrono::milliseconds delay) {
+  InterruptedRun r;
+  const std::string err_path = ::testing::TempDir() + "/dhi_sigint_" + std::to_string(getpid()) + ".err";
+  int fds[2];
+  if (pipe(fds) != 0) return r;
+  const auto t0 = std::chrono::steady_clock::now();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(err, 2);
+    close(fds[0]);
+    close(fds[1]);
+    std::vector<char*> argv;
+    const std::string bin = dhi_binary();
+    argv.push_back(const_cast<char*>(bin.c_str()));
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  bool signalled = false;
+  auto interrupt = [&] {
+    r.until_signal = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    kill(pid, SIGINT);
+    signalled = true;
+  };
+  // A deadline far beyond any start-up, so a child that never writes still ends.
+  const auto deadline = t0 + (wait_for_bytes ? std::chrono::milliseconds(120000) : delay);
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (!signalled && left.count() <= 0) interrupt();
+    pollfd p{fds[0], POLLIN, 0};
+    if (poll(&p, 1, signalled ? 1000 : int(std::max<int64_t>(left.count(), 1))) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = read(fds[0], buf, sizeof buf);
+    if (n <= 0) break;
+    r.out.append(buf, size_t(n));
+    if (!signalled && wait_for_bytes && r.out.size() >= wait_for_bytes) interrupt();
+  }
+  close(fds[0]);
+  waitpid(pid, &r.status, 0);
+  r.err = read_file(err_path);
+  std::remove(err_path.c_str());
+  return r;
+}
+
 TEST_F(R1RandomModel, CtrlCStopsGenerationCleanly) {
-  // A context far beyond what 3 s of generation fills (and within the model's
-  // training context); SIGINT (what Ctrl-C sends) must end generation at the
-  // next token with a normal exit and output. 3 s, not less: a loaded machine
-  // may still be setting up the 200K-token cache at 1.5 s.
-  std::string out = ::testing::TempDir() + "/dhi_sigint_" + std::to_string(getpid()) + ".json";
-  std::string cmd = "timeout --preserve-status -s INT 3 " + dhi_binary() + " run -m " + model() +
-                    " --raw --json -p 'Once upon a time' -n -1 --ctx 200000 --temp 0.8 --seed 1 >" + out +
-                    " 2>/dev/null";
-  int status = std::system(cmd.c_str());
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
-  auto j = nlohmann::json::parse(read_file(out));
+  // A context far beyond what the run fills (and within the model's training
+  // context); SIGINT must end generation at the next token with a normal exit.
+  // The signal goes once generation has visibly started, not after a fixed
+  // time: a loaded machine may take seconds to set up the 200K-token cache.
+  const std::vector<std::string> args = {"run", "-m", *path_, "--raw", "-p", "Once upon a time", "-n", "-1",
+                                         "--ctx", "200000", "--temp", "0.8", "--seed", "1"};
+  auto streamed = run_and_interrupt(args, 1, {});
+  ASSERT_TRUE(WIFEXITED(streamed.status)) << streamed.err;
+  EXPECT_EQ(WEXITSTATUS(streamed.status), 0) << streamed.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(streamed.err, m, std::regex("generated: (\\d+) tokens"))) << streamed.err;
+  EXPECT_GT(std::stoi(m[1]), 0);
+
+  // --json prints nothing until the end, so its signal comes after twice the
+  // time the streamed run took to its first output.
+  std::vector<std::string> json_args = args;
+  json_args.push_back("--json");
+  auto quiet = run_and_interrupt(json_args, 0, 2 * streamed.until_signal + std::chrono::milliseconds(500));
+  ASSERT_TRUE(WIFEXITED(quiet.status)) << quiet.err;
+  EXPECT_EQ(WEXITSTATUS(quiet.status), 0) << quiet.err;
+  auto j = nlohmann::json::parse(quiet.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << quiet.out;
   EXPECT_EQ(j["finish_reason"], "cancelled");
   EXPECT_GT(j["tokens"].size(), 0u);
-  std::remove(out.c_str());
 }
 
 TEST_F(R1RandomModel, RunAppliesTheChatTemplate) {

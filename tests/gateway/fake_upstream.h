@@ -117,7 +117,9 @@ struct HttpResult {
 inline HttpResult curl_request(const std::string& url, const std::string& json_body = "",
                                const std::string& args = "") {
   const std::string base = gateway_temp_path("curl");
-  std::string cmd = "curl -s -N -o " + base + ".out -w '%{http_code}' " + args;
+  // A stall fails the test in two minutes instead of hanging it (args may set
+  // their own --max-time: the last wins).
+  std::string cmd = "curl -s -N --max-time 120 -o " + base + ".out -w '%{http_code}' " + args;
   if (!json_body.empty()) {
     std::ofstream(base + ".in", std::ios::binary) << json_body;
     cmd += " -H 'Content-Type: application/json' --data-binary @" + base + ".in";

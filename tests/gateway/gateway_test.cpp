@@ -321,7 +321,7 @@ template <typename F>
 std::string stream_curl(const std::string& url, const std::string& body, F on_line) {
   const std::string in = temp_path("body.json");
   std::ofstream(in) << body;
-  const std::string cmd = "curl -sN -H 'Content-Type: application/json' --data-binary @" + in + " " + url;
+  const std::string cmd = "curl -sN --max-time 120 -H 'Content-Type: application/json' --data-binary @" + in + " " + url;
   FILE* p = popen(cmd.c_str(), "r");
   std::string all;
   if (!p) return all;

@@ -148,7 +148,9 @@ struct CurlResult {
 // curl ARGS (already shell-quoted); with_body sends `body` as JSON from a file.
 inline CurlResult curl(const std::string& args, const std::string& body = "", bool with_body = false) {
   const std::string base = temp_path("curl");
-  std::string cmd = "curl -s -o " + base + ".out -D " + base + ".hdr -w '%{http_code}' " + args;
+  // A server that stalls fails the test in two minutes instead of hanging it
+  // until ctest's timeout (args may set their own --max-time: the last wins).
+  std::string cmd = "curl -s --max-time 120 -o " + base + ".out -D " + base + ".hdr -w '%{http_code}' " + args;
   if (with_body) {
     std::ofstream(base + ".in", std::ios::binary) << body;
     cmd += " -H 'Content-Type: application/json' --data-binary @" + base + ".in";
