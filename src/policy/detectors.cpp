@@ -44,8 +44,10 @@ constexpr const char* kEmail =
 
 // --- phone -----------------------------------------------------------------
 constexpr const char* kPhone =
-    // International: +CC then digits with single separators or (area) groups.
-    R"((?<![A-Za-z0-9_+])\+[1-9](?:(?:[ .\-]|\)[ .\-]?| ?\()?[0-9]){7,14}\)?(?![0-9])(?![.\-/][0-9]))"
+    // International: +CC (or the 00 dialling prefix many countries use for +)
+    // then digits with single separators or (area) groups.
+    R"((?:(?<![A-Za-z0-9_+])\+|(?<![A-Za-z0-9_+.\-/])00)[1-9](?:(?:[ .\-]|\)[ .\-]?| ?\()?[0-9]){7,14}\)?)"
+    R"((?![0-9])(?![.\-/][0-9]))"
     // North American 3-3-4.
     R"(|(?<![A-Za-z0-9_+.\-/])(?:\([2-9][0-9]{2}\) ?[2-9][0-9]{2}[\-. ]|[2-9][0-9]{2}([\-. ])[2-9][0-9]{2}\1))"
     R"([0-9]{4}(?![A-Za-z0-9_])(?![.\-/][0-9]))"
@@ -56,8 +58,14 @@ constexpr const char* kPhone =
 size_t validate_phone(std::string_view text, size_t begin, size_t end) {
   const std::string_view m = text.substr(begin, end - begin);
   const size_t digits = count_digits(m);
-  if (m[0] == '+') {
-    if (digits < 8 || digits > 15) return 0;
+  const bool dialled_00 = m.substr(0, 2) == "00";
+  if (m[0] == '+' || dialled_00) {
+    // The 00 prefix is not part of the number (E.164: at most 15 digits), and
+    // written that way the number needs a separator: an unbroken run of digits
+    // starting with 00 is more often an id than a phone number.
+    const size_t number_digits = dialled_00 ? digits - 2 : digits;
+    if (number_digits < 8 || number_digits > 15) return 0;
+    if (dialled_00 && count_digits(m) == m.size()) return 0;
     // Parentheses: balanced, not nested, digits inside.
     int depth = 0;
     for (char c : m) {
@@ -87,7 +95,11 @@ size_t validate_card(std::string_view text, size_t begin, size_t end) {
 }
 
 // --- iban ------------------------------------------------------------------
-constexpr const char* kIban = R"((?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}(?![a-z0-9]))";
+// Upper case as ISO 13616 writes it, or all lower case as people type it (then
+// only for a country with a registered length, see validate_iban).
+constexpr const char* kIban =
+    R"((?<![A-Za-z0-9])(?:[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}(?![a-z0-9]))"
+    R"(|[a-z]{2}[0-9]{2}(?: ?[a-z0-9]){11,30}(?![A-Za-z0-9])))";
 
 struct IbanCountry {
   char code[3];
@@ -113,8 +125,14 @@ int iban_length(std::string_view country) {
   return 0;
 }
 
+char to_upper(char c) { return c >= 'a' && c <= 'z' ? char(c - 'a' + 'A') : c; }
+
 size_t validate_iban(std::string_view text, size_t begin, size_t end) {
-  const int known = iban_length(text.substr(begin, 2));
+  const bool lower = !is_upper(text[begin]);
+  const std::string country{to_upper(text[begin]), to_upper(text[begin + 1])};
+  const int known = iban_length(country);
+  // A lower-case run of an unknown country is too often an identifier or a hash.
+  if (lower && known == 0) return 0;
   // Take the country's number of characters (the match may run into a
   // following upper-case word); an unknown country takes the whole match.
   std::string compact;
@@ -122,7 +140,7 @@ size_t validate_iban(std::string_view text, size_t begin, size_t end) {
   for (; pos < end; ++pos) {
     if (text[pos] == ' ') continue;
     if (known > 0 && static_cast<int>(compact.size()) == known) break;
-    compact += text[pos];
+    compact += to_upper(text[pos]);
   }
   if (known > 0) {
     if (static_cast<int>(compact.size()) != known) return 0;

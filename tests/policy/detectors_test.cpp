@@ -49,7 +49,8 @@ TEST(Detectors, PhoneInternationalAndNational) {
   for (const char* s : {"+1 415 555 0132", "+44 20 7946 0958", "+4915112345678", "+33 6 12 34 56 78",
                         "+1 (415) 555-0132", "+49 (30) 1234-5678", "(415) 555-0132", "415-555-0132",
                         "415.555.0132", "415 555 0132", "020 7946 0958", "030/1234567", "06 12 34 56 78",
-                        "(030) 12345678", "0151-12345678"})
+                        "(030) 12345678", "0151-12345678", "0049 30 1234567", "0044 20 7946 0958",
+                        "0033 6 12 34 56 78"})
     expect_exact(d, s);
 }
 
@@ -59,7 +60,8 @@ TEST(Detectors, PhoneLeavesDatesVersionsAmountsAndDigitRunsAlone) {
                         "v10.200.3000", "costs $1,234.56", "order 12345678901234", "id 03012345678",
                         "card 4111111111111111", "host 192.168.100.200", "ISBN 978-3-16-148410-0",
                         "pi is 3.14159265358979", "1,000,000 people", "+5 points", "415-555.0132",
-                        "20240115123045", "call +1 555", "+123456789012345678"})
+                        "20240115123045", "call +1 555", "+123456789012345678", "id 00491512345678",
+                        "0049 30 12", "0000 1234 5678", "v1.0049 301 234567"})
     expect_none(d, s);
 }
 
@@ -101,6 +103,15 @@ TEST(Detectors, IbanOfSeveralCountries) {
   // An upper-case word after the IBAN is not part of it.
   EXPECT_EQ(found(d, "pay DE89 3704 0044 0532 0130 00 ASAP"), std::vector<std::string>{"DE89 3704 0044 0532 0130 00"});
   expect_none(d, "DE89370400440532013000ASAP");
+  // All lower case, as people type it: found for a country with a registered
+  // length (so a following lower-case word is not part of it), never for an
+  // unknown one, and mixed case is not an IBAN.
+  expect_exact(d, "de89 3704 0044 0532 0130 00");
+  expect_exact(d, "gb29nwbk60161331926819");
+  EXPECT_EQ(found(d, "pay de89 3704 0044 0532 0130 00 asap"), std::vector<std::string>{"de89 3704 0044 0532 0130 00"});
+  for (const char* s : {"de88 3704 0044 0532 0130 00", "xx89 3704 0044 0532 0130 00", "De89 3704 0044 0532 0130 00",
+                        "de89370400440532013000asap"})
+    expect_none(d, s);
   EXPECT_FALSE(iban_valid("DE8937040044053201300"));  // 21 characters for a 22-character country
 }
 
