@@ -24,7 +24,6 @@
 
 #include "kernels/cpu/dot/dot.h"
 #include "kernels/cpu/dot/dot_internal.h"
-#include "kernels/cpu/dot/interleave.h"
 #include "quant/blocks_legacy.h"
 
 namespace dhi::kernels::cpu {
@@ -295,17 +294,8 @@ struct BF16W {
   }
 };
 
-// Rows (kGroup false): the file's layout, element i of row r at
-// w_row(r) + kElem * i. Groups (kGroup true): interleave.h's layout of 16
-// rows, a.w the group and a.w_stride the bytes of one row's 8 elements in a
-// column, so element i (i < n8) of row r is at w_row(r) + 16 * kElem * i and
-// the rows' last n % 8 elements follow the whole columns. The arithmetic is
-// the same either way (lane k of a row's accumulator sums its elements
-// i = k mod 8 in order), so both layouts give the same bits. AVX-512 prefill
-// reads the groups with it (dot_avx512_legacy.cpp has the decode kernel).
-template <typename W, bool kGroup = false>
+template <typename W>
 struct FloatTile {
-  static constexpr size_t kStep = kGroup ? size_t(kInterleaveRows) * W::kElem : W::kElem;  // bytes per element i
   template <int R, int T>
   struct Micro {
     static void run(const GemmArgs& a, int64_t r0, int64_t t0) {
@@ -320,36 +310,30 @@ struct FloatTile {
         __m256 x[T];
         for (int t = 0; t < T; ++t) x[t] = _mm256_loadu_ps(reinterpret_cast<const float*>(ar[t] + 4 * i));
         for (int r = 0; r < R; ++r) {
-          const __m256 w = W::load8(wr[r] + kStep * i);
+          const __m256 w = W::load8(wr[r] + W::kElem * i);
           for (int t = 0; t < T; ++t) acc[r][t] = _mm256_fmadd_ps(w, x[t], acc[r][t]);
         }
       };
+      // Prefetch the next tile's rows into L2, as the quant kernels do (the
+      // half-precision rows stream 16 bytes per row and step).
+      const size_t ahead = size_t(R) * a.w_stride;
       const int64_t n32 = a.n & ~int64_t(31), n8 = a.n & ~int64_t(7);
       int64_t i = 0;
-      if constexpr (!kGroup) {
-        // Prefetch the next tile's rows into L2, as the quant kernels do (the
-        // half-precision rows stream 16 bytes per row and step).
-        const size_t ahead = size_t(R) * a.w_stride;
-        for (; i < n32; i += 32) {
-          for (int r = 0; r < R; ++r) {
-            const uintptr_t p = reinterpret_cast<uintptr_t>(wr[r] + W::kElem * i) + ahead;
-            for (size_t off = 0; off < 32 * W::kElem; off += 64) _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T1);
-          }
-          for (int k = 0; k < 4; ++k) step(i + 8 * k);
+      for (; i < n32; i += 32) {
+        for (int r = 0; r < R; ++r) {
+          const uintptr_t p = reinterpret_cast<uintptr_t>(wr[r] + W::kElem * i) + ahead;
+          for (size_t off = 0; off < 32 * W::kElem; off += 64) _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T1);
         }
+        for (int k = 0; k < 4; ++k) step(i + 8 * k);
       }
       for (; i < n8; i += 8) step(i);
-      for (int r = 0; r < R; ++r) {
-        // The row's elements from n8 on.
-        const uint8_t* tail = kGroup ? a.w + kStep * size_t(n8) + size_t(r0 + r) * W::kElem * size_t(a.n - n8)
-                                     : wr[r] + W::kElem * size_t(n8);
+      for (int r = 0; r < R; ++r)
         for (int t = 0; t < T; ++t) {
           float s = hsum(acc[r][t]);
           for (int64_t i = n8; i < a.n; ++i)
-            s += W::load1(tail + W::kElem * size_t(i - n8)) * load_unaligned<float>(ar[t] + 4 * i);
+            s += W::load1(wr[r] + W::kElem * i) * load_unaligned<float>(ar[t] + 4 * i);
           a.at(r0 + r, t0 + t) = s;
         }
-      }
     }
   };
 };
