@@ -224,14 +224,14 @@ void f16_group_decode(int64_t n, const uint8_t* group, const uint8_t* x, float* 
 }
 
 // Prefill: rows 8h..8h+7 of a group (four row pairs, 128 bytes of each
-// column) against T <= 4 tokens, the row pairs widened and multiplied as in
-// decode: the row kernel's 4 x 4 tile in 512-bit registers, the same FMAs per
-// row and token in the same order (bit for bit its results). The columns
-// are taken in slices of kPrefillColumns whose weights stay in L1 while every
-// token tile passes; between slices a tile's accumulators wait in `part`
-// (stored and reloaded exactly, so the order of operations is unchanged).
-// Without the slices a half group (24 KB at n = 1536, in half of the L1 sets)
-// was read from L2 once per token tile and a 32-token prompt ran 20% slower.
+// column) against T <= kPrefillTokens tokens, the row pairs widened and
+// multiplied as in decode: the same FMAs per row and token in the same order
+// as the row kernel's tiles (bit for bit its results). The columns are taken
+// in slices of kPrefillColumns whose weights stay in L1 while every token
+// tile passes; between slices a tile's accumulators wait in `part` (stored
+// and reloaded exactly, so the order of operations is unchanged). This still
+// runs ~10% below the row kernel (README, performance notes): 4-row tiles of
+// 256-bit registers on the groups were no faster.
 constexpr int64_t kPrefillColumns = 64;  // 8 KB of a half group
 constexpr int kPrefillTokens = 6;
 struct alignas(64) SavedAcc {
