@@ -38,4 +38,10 @@ class MappedFile {
 // a loader that copied those bytes elsewhere and will not read them again.
 void release_mapped_pages(const void* p, size_t n);
 
+// Asks for transparent huge pages behind the whole pages of [p, p + n) of
+// anonymous memory not touched yet (where the system allows them only on
+// request). For weights a loader writes once and then streams: a decode
+// kernel reading one long run of memory loses bandwidth at every 4 KB page.
+void advise_huge_pages(void* p, size_t n);
+
 }  // namespace dhi

@@ -213,6 +213,7 @@ Expected<std::unique_ptr<Model>> Model::load(const gguf::GgufFile& file, const L
   if (owned > 0) {
     m->interleaved_.reset(static_cast<uint8_t*>(::operator new[](size_t(owned), std::align_val_t(64), std::nothrow)));
     if (!m->interleaved_) to_interleave.clear();
+    if (m->interleaved_) advise_huge_pages(m->interleaved_.get(), size_t(owned));
   }
 
   Progress progress(total, opts.on_progress);

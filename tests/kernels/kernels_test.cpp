@@ -226,8 +226,11 @@ TEST_P(MatmulTypes, GetRowsDequantizesTheChosenRows) {
 void check_interleaved_layout(TensorType t) {
   const int64_t block = type_info(t).block_size;
   struct Shape { int64_t rows, cols; };
-  for (const Shape s : {Shape{1, block}, Shape{15, block}, Shape{16, block}, Shape{17, 2 * block},
-                        Shape{40, 4 * block}, Shape{300, 4 * block}}) {
+  std::vector<Shape> shapes = {Shape{1, block}, Shape{15, block}, Shape{16, block}, Shape{17, 2 * block},
+                               Shape{40, 4 * block}, Shape{300, 4 * block}};
+  // Element types (F16) also on rows of whole 8-element columns with a tail.
+  if (block == 1) shapes.push_back(Shape{33, 1543});
+  for (const Shape s : shapes) {
     Quantized q = make_weights(t, s.rows, s.cols, uint64_t(s.rows * 7 + s.cols));
     std::vector<uint8_t> il(q.bytes.size());
     const int64_t cut = std::min<int64_t>(s.rows, 32);  // two slices when rows > 32

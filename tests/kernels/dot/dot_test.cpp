@@ -5,8 +5,8 @@
 // blocks and 4096+ columns; 1, 3, 17 and 64 rows; 1, 2, 5 and 8 tokens (the
 // decode tile, ragged prefill tiles), with misaligned row strides and a padded
 // output stride. Also: every ISA's activation quantizer gives the generic one's
-// bytes, the quantizer's error bound, dispatch and act_row_bytes, and
-// DHI_FORCE_ISA parsing.
+// bytes, the quantizer's error bound, F16's row-interleaved layout, dispatch
+// and act_row_bytes, and DHI_FORCE_ISA parsing.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -20,6 +20,7 @@
 
 #include "core/fp16.h"
 #include "kernels/cpu/dot/dot.h"
+#include "kernels/cpu/dot/interleave.h"
 #include "kernels/cpu/dot/isa.h"
 #include "quant/quant.h"
 
@@ -298,6 +299,57 @@ TEST(QuantizeAct, ErrorBoundAndScale) {
       }
     }
   }
+}
+
+// F16's row-interleaved layout (interleave.h): a byte permutation of 16 rows
+// for every row length (whole 8-element columns, a tail of 1..7 halves, a
+// single column); the AVX-512 kernel's gemm_interleaved gives bit for bit its
+// gemm's products of the same rows (which MatchesScalarReferenceOnEveryIsa
+// ties to the reference), for decode and ragged prefill token tiles.
+TEST(F16Interleave, RoundTripAndGemmMatchesRows) {
+  constexpr TensorType t = TensorType::F16;
+  ASSERT_TRUE(has_interleaved_layout(t));
+  for (int64_t n : {1, 7, 8, 37, 256, 1543}) {
+    const size_t rb = size_t(n) * 2;
+    for (int64_t groups : {1, 3}) {
+      const int64_t rows = 16 * groups;
+      // make_weights' rows are rb + 3 bytes apart: the packing reads any stride.
+      const Weights w = make_weights(t, rows, n, uint64_t(n * 10 + groups));
+      std::vector<uint8_t> il(rb * size_t(rows) + 1, 0xEE), back(rb);
+      for (int64_t g = 0; g < groups; ++g)
+        interleave_group(t, n, w.bytes.data() + size_t(g * 16) * w.stride, w.stride, il.data() + size_t(g) * 16 * rb);
+      ASSERT_EQ(il.back(), 0xEE) << "wrote past the groups, n=" << n;
+      for (int64_t r = 0; r < rows; ++r) {
+        deinterleave_row(t, n, il.data() + size_t(r / 16) * 16 * rb, int(r % 16), back.data());
+        ASSERT_EQ(std::memcmp(back.data(), w.bytes.data() + size_t(r) * w.stride, rb), 0) << "n=" << n << " row " << r;
+      }
+      if (n >= 8) {  // row 1's first 8 halves follow row 0's in the first column
+        ASSERT_EQ(std::memcmp(il.data() + 16, w.bytes.data() + w.stride, 16), 0) << "not interleaved, n=" << n;
+      }
+      if (!isa_supported(Isa::Avx512)) continue;
+      const DotKernel* k = dot_kernel(t, Isa::Avx512);
+      ASSERT_NE(k->gemm_interleaved, nullptr);
+      for (int64_t tokens : {1, 2, 3, 4, 5, 16, 17, 37}) {
+        const Acts a = make_acts(*k, tokens, n, uint64_t(tokens));
+        const size_t out_stride = size_t(rows) + 3;
+        std::vector<float> want(out_stride * size_t(tokens), -7.0f), got(want.size(), -7.0f);
+        k->gemm(n, w.bytes.data(), w.stride, rows, a.bytes.data(), a.stride, tokens, want.data(), out_stride);
+        k->gemm_interleaved(n, il.data(), groups, a.bytes.data(), a.stride, tokens, got.data(), out_stride);
+        for (size_t i = 0; i < want.size(); ++i) {
+          uint32_t wb, gb;
+          std::memcpy(&wb, &want[i], 4);
+          std::memcpy(&gb, &got[i], 4);
+          ASSERT_EQ(gb, wb) << "n=" << n << " groups=" << groups << " tokens=" << tokens << " index " << i;
+        }
+      }
+    }
+  }
+  // Only AVX-512 reads the layout (the model loader interleaves only there).
+  EXPECT_EQ(dot_kernel(t, Isa::Generic)->gemm_interleaved, nullptr);
+  if (isa_supported(Isa::Avx2)) {
+    EXPECT_EQ(dot_kernel(t, Isa::Avx2)->gemm_interleaved, nullptr);
+  }
+  for (TensorType other : {TensorType::F32, TensorType::BF16, TensorType::Q8_0}) EXPECT_FALSE(has_interleaved_layout(other));
 }
 
 TEST(Dispatch, KernelsAndRowBytes) {

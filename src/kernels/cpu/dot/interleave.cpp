@@ -15,7 +15,7 @@ namespace dhi::kernels::cpu {
 namespace {
 
 struct Field {
-  uint32_t offset, bytes, unit;  // a byte range of the block; unit: 1, 2 or 4 bytes
+  uint32_t offset, bytes, unit;  // a byte range of the block; unit: 1, 2, 4 or 16 bytes
 };
 
 constexpr Field kQ4KFields[] = {{offsetof(BlockQ4_K, d), 2, 2},
@@ -40,18 +40,27 @@ constexpr std::array<Field, 2 + 48> q6k_fields() {
 }
 constexpr std::array<Field, 2 + 48> kQ6KFields = q6k_fields();
 
+// F16: a column is 8 halves of each row (one vcvtph2ps load), see interleave.h.
+constexpr Field kF16Fields[] = {{0, 16, 16}};
+
 struct Layout {
   std::span<const Field> fields;
   size_t block_bytes = 0;
+  int64_t block_elems = QK_K;  // elements per column
 };
 
 Layout layout(TensorType t) {
   switch (t) {
     case TensorType::Q4_K: return {kQ4KFields, sizeof(BlockQ4_K)};
     case TensorType::Q6_K: return {kQ6KFields, sizeof(BlockQ6_K)};
+    case TensorType::F16: return {kF16Fields, 16, 8};
     default: return {};
   }
 }
+
+// Bytes of a row past its last whole column (F16 rows of n % 8 elements; none
+// for the K-quants, whose rows are whole super-blocks).
+size_t tail_bytes(const Layout& l, int64_t n) { return size_t(n % l.block_elems) * (l.block_bytes / size_t(l.block_elems)); }
 
 // Moves the units of one field of row r between a block (file layout) and a
 // group's super-block column (to_group: block -> column). The unit size is a
@@ -76,7 +85,8 @@ void move_row(const Layout& l, int r, bool to_group, const uint8_t* from, uint8_
     switch (fd.unit) {
       case 1: move_field<1>(fd, column_offset, r, to_group, from, to); break;
       case 2: move_field<2>(fd, column_offset, r, to_group, from, to); break;
-      default: move_field<4>(fd, column_offset, r, to_group, from, to); break;
+      case 4: move_field<4>(fd, column_offset, r, to_group, from, to); break;
+      default: move_field<16>(fd, column_offset, r, to_group, from, to); break;
     }
     column_offset += size_t(kInterleaveRows) * fd.bytes;
   }
@@ -88,8 +98,9 @@ bool has_interleaved_layout(TensorType t) { return layout(t).block_bytes != 0; }
 
 void interleave_group(TensorType t, int64_t n, const uint8_t* src, size_t src_stride, uint8_t* dst) {
   const Layout l = layout(t);
-  const int64_t n_blocks = n / QK_K;
+  const int64_t n_blocks = n / l.block_elems;
   const size_t column = size_t(kInterleaveRows) * l.block_bytes;
+  const size_t tail = tail_bytes(l, n), whole = size_t(n_blocks) * l.block_bytes;
   for (int r = 0; r < kInterleaveRows; ++r) {
     const uint8_t* row = src + size_t(r) * src_stride;
     for (int64_t b = 0; b < n_blocks; ++b) {
@@ -97,18 +108,21 @@ void interleave_group(TensorType t, int64_t n, const uint8_t* src, size_t src_st
       uint8_t* col = dst + size_t(b) * column;
       move_row(l, r, true, blk, col);
     }
+    if (tail) std::memcpy(dst + size_t(n_blocks) * column + size_t(r) * tail, row + whole, tail);
   }
 }
 
 void deinterleave_row(TensorType t, int64_t n, const uint8_t* group, int r, uint8_t* dst) {
   const Layout l = layout(t);
-  const int64_t n_blocks = n / QK_K;
+  const int64_t n_blocks = n / l.block_elems;
   const size_t column = size_t(kInterleaveRows) * l.block_bytes;
   for (int64_t b = 0; b < n_blocks; ++b) {
     const uint8_t* col = group + size_t(b) * column;
     uint8_t* blk = dst + size_t(b) * l.block_bytes;
     move_row(l, r, false, col, blk);
   }
+  const size_t tail = tail_bytes(l, n);
+  if (tail) std::memcpy(dst + size_t(n_blocks) * l.block_bytes, group + size_t(n_blocks) * column + size_t(r) * tail, tail);
 }
 
 const uint8_t* interleaved_matrix_row(TensorType t, int64_t n, const uint8_t* w, size_t row_bytes,

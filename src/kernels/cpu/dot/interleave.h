@@ -20,6 +20,11 @@
 //   Q6_K (210 bytes): d (2), scales (2: a pair of group scales), then for each
 //     half h, quarter q and i = 4q..4q+3: qh bytes 32h+4i.., ql bytes 64h+4i..,
 //     ql bytes 64h+32+4i.. (4 bytes each: the bits of four 4-element runs).
+//   F16: a column is 8 halves (16 bytes, one unit) of each of the 16 rows, so
+//     the decode kernel's 16 row streams become one sequential stream (the
+//     hardware prefetcher follows one stream per thread; it loses 16 short
+//     ones). A row of n % 8 != 0 halves has its last n % 8 after the whole
+//     columns: row r's at r * (n % 8) * 2 bytes past them.
 // Only the kernels that gain from it read this layout (dot.h's
 // gemm_interleaved); everything else reads rows through deinterleave_row.
 #pragma once
