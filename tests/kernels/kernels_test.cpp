@@ -227,6 +227,7 @@ void check_interleaved_layout(TensorType t) {
   const int64_t block = type_info(t).block_size;
   struct Shape { int64_t rows, cols; };
   for (const Shape s : {Shape{1, block}, Shape{15, block}, Shape{16, block}, Shape{17, 2 * block},
+                        Shape{33, 3 * block},
                         Shape{40, 4 * block}, Shape{300, 4 * block}}) {
     Quantized q = make_weights(t, s.rows, s.cols, uint64_t(s.rows * 7 + s.cols));
     std::vector<uint8_t> il(q.bytes.size());

@@ -9,6 +9,7 @@
 #include <span>
 
 #include "quant/blocks_k.h"
+#include "quant/blocks_legacy.h"
 
 namespace dhi::kernels::cpu {
 
@@ -40,15 +41,20 @@ constexpr std::array<Field, 2 + 48> q6k_fields() {
 }
 constexpr std::array<Field, 2 + 48> kQ6KFields = q6k_fields();
 
+constexpr Field kQ8_0Fields[] = {{offsetof(BlockQ8_0, d), 2, 2}, {offsetof(BlockQ8_0, qs), QK_LEGACY, 4}};
+static_assert(offsetof(BlockQ8_0, qs) + QK_LEGACY == sizeof(BlockQ8_0));
+
 struct Layout {
   std::span<const Field> fields;
   size_t block_bytes = 0;
+  int64_t block_elems = 1;
 };
 
 Layout layout(TensorType t) {
   switch (t) {
-    case TensorType::Q4_K: return {kQ4KFields, sizeof(BlockQ4_K)};
-    case TensorType::Q6_K: return {kQ6KFields, sizeof(BlockQ6_K)};
+    case TensorType::Q4_K: return {kQ4KFields, sizeof(BlockQ4_K), QK_K};
+    case TensorType::Q6_K: return {kQ6KFields, sizeof(BlockQ6_K), QK_K};
+    case TensorType::Q8_0: return {kQ8_0Fields, sizeof(BlockQ8_0), QK_LEGACY};
     default: return {};
   }
 }
@@ -88,7 +94,7 @@ bool has_interleaved_layout(TensorType t) { return layout(t).block_bytes != 0; }
 
 void interleave_group(TensorType t, int64_t n, const uint8_t* src, size_t src_stride, uint8_t* dst) {
   const Layout l = layout(t);
-  const int64_t n_blocks = n / QK_K;
+  const int64_t n_blocks = n / l.block_elems;
   const size_t column = size_t(kInterleaveRows) * l.block_bytes;
   for (int r = 0; r < kInterleaveRows; ++r) {
     const uint8_t* row = src + size_t(r) * src_stride;
@@ -102,7 +108,7 @@ void interleave_group(TensorType t, int64_t n, const uint8_t* src, size_t src_st
 
 void deinterleave_row(TensorType t, int64_t n, const uint8_t* group, int r, uint8_t* dst) {
   const Layout l = layout(t);
-  const int64_t n_blocks = n / QK_K;
+  const int64_t n_blocks = n / l.block_elems;
   const size_t column = size_t(kInterleaveRows) * l.block_bytes;
   for (int64_t b = 0; b < n_blocks; ++b) {
     const uint8_t* col = group + size_t(b) * column;
