@@ -223,7 +223,7 @@ constexpr size_t kQ8Quants = 2 * kInterleaveRows;  // the d's come first
 // Eight partial-sum vectors per token: two tokens fill half the registers.
 constexpr int kQ8GroupTokens = 2;
 // No software prefetch: a thread's groups are one sequential stream, which
-// the hardware prefetchers follow (prefetching 1-16 KB ahead into L1 or L2
+// the hardware prefetchers follow (prefetching 1-17 KB ahead into L1 or L2
 // measured the same or slower from DRAM, unlike the K-quant columns).
 
 inline __m512i load512(const uint8_t* p) { return _mm512_loadu_si512(p); }
