@@ -226,8 +226,8 @@ TEST_P(MatmulTypes, GetRowsDequantizesTheChosenRows) {
 void check_interleaved_layout(TensorType t) {
   const int64_t block = type_info(t).block_size;
   struct Shape { int64_t rows, cols; };
-  std::vector<Shape> shapes = {Shape{1, block}, Shape{15, block}, Shape{16, block}, Shape{17, 2 * block},
-                               Shape{40, 4 * block}, Shape{300, 4 * block}};
+  std::vector<Shape> shapes = {Shape{1, block},  Shape{15, block},     Shape{16, block},     Shape{17, 2 * block},
+                               Shape{33, 3 * block}, Shape{40, 4 * block}, Shape{300, 4 * block}};
   // Element types (F16) also on rows of whole 8-element columns with a tail.
   if (block == 1) shapes.push_back(Shape{33, 1543});
   for (const Shape s : shapes) {

@@ -2,12 +2,12 @@
 // ISA's decode kernels read it, kernels/cpu/dot/interleave.h) changes nothing
 // the model computes: every logit of a 20-token prefill (the outer-product
 // path on rows read back from their groups) and of greedy decode steps is
-// bit-for-bit the one the file's layout gives, for Q4_K, Q6_K and F16 weights, with
-// a tied output (the embedding table interleaved, its rows read back by the
-// lookup) and without, and a vocabulary that leaves a tail of rows outside the
-// 16-row groups. The model is a file on disk, so the loader releases the
-// mapped pages it copied; the file's bytes read through that mapping afterwards
-// are still the file's.
+// bit-for-bit the one the file's layout gives, for Q4_K, Q6_K, Q8_0 and F16
+// weights, with a tied output (the embedding table interleaved, its rows read
+// back by the lookup) and without, and a vocabulary that leaves a tail of rows
+// outside the 16-row groups. The model is a file on disk, so the loader
+// releases the mapped pages it copied; the file's bytes read through that
+// mapping afterwards are still the file's.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -80,8 +80,9 @@ TEST_P(InterleavedLoad, LogitsIdenticalToFileLayout) {
     ASSERT_EQ(std::memcmp(t.data, rows_file->find_tensor(t.name)->data, t.n_bytes), 0) << t.name;
 }
 
-INSTANTIATE_TEST_SUITE_P(KQuants, InterleavedLoad,
-                         ::testing::Combine(::testing::Values(TensorType::Q4_K, TensorType::Q6_K, TensorType::F16),
+INSTANTIATE_TEST_SUITE_P(Types, InterleavedLoad,
+                         ::testing::Combine(::testing::Values(TensorType::Q4_K, TensorType::Q6_K, TensorType::Q8_0,
+                                                              TensorType::F16),
                                             ::testing::Bool()),
                          [](const auto& info) {
                            return std::string(tensor_type_name(std::get<0>(info.param))) +

@@ -233,7 +233,7 @@ TEST(KQuantInterleave, RowsRoundTrip) {
       }
     }
   }
-  for (TensorType t : {TensorType::Q2_K, TensorType::Q8_0}) EXPECT_FALSE(has_interleaved_layout(t));
+  for (TensorType t : {TensorType::Q2_K, TensorType::Q4_0}) EXPECT_FALSE(has_interleaved_layout(t));
 }
 
 // gemm_interleaved on groups of 16 rows gives bit-for-bit the generic kernel's

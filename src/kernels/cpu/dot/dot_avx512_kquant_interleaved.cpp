@@ -6,12 +6,7 @@
 #include "kernels/cpu/dot/dot.h"
 #include "kernels/cpu/dot/dot_avx512_kquant_internal.h"
 #include "kernels/cpu/dot/interleave.h"
-
-// The unpack intrinsics of the transposes below are built on an "undefined"
-// vector too, which GCC 12 reports as -Wuninitialized; never read.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+#include "kernels/cpu/dot/transpose_avx512.h"
 
 namespace dhi::kernels::cpu {
 namespace {
@@ -218,35 +213,6 @@ void group_tokens(const uint8_t* grp, int64_t n_blocks, const uint8_t* act, size
   }
   GroupKernel<W>::template run<T>(grp, n_blocks, arow, acc);
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(out + size_t(t0 + t) * out_stride, acc[t]);
-}
-
-// Transposes 16 x 16 dwords in place: v[i] lane j <-> v[j] lane i.
-inline void transpose16x16_epi32(__m512i* v) {
-  __m512i t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    v[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-    v[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-    v[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-    v[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-  }
-  // v[4a + b] now holds, in 128-bit lane L, column 4L + b of rows 4a..4a+3;
-  // column c = 4L + b gathers lane L of v[b], v[4 + b], v[8 + b], v[12 + b].
-  for (int i = 0; i < 4; ++i) {
-    t[i] = _mm512_shuffle_i32x4(v[i], v[i + 4], 0x88);
-    t[i + 4] = _mm512_shuffle_i32x4(v[i], v[i + 4], 0xdd);
-    t[i + 8] = _mm512_shuffle_i32x4(v[i + 8], v[i + 12], 0x88);
-    t[i + 12] = _mm512_shuffle_i32x4(v[i + 8], v[i + 12], 0xdd);
-  }
-  for (int i = 0; i < 4; ++i) {
-    v[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
-    v[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
-    v[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
-    v[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xdd);
-  }
 }
 
 // interleave.h's interleave_group for the two layouts: the 4-byte units (most

@@ -9,6 +9,7 @@
 #include <span>
 
 #include "quant/blocks_k.h"
+#include "quant/blocks_legacy.h"
 
 namespace dhi::kernels::cpu {
 
@@ -42,6 +43,8 @@ constexpr std::array<Field, 2 + 48> kQ6KFields = q6k_fields();
 
 // F16: a column is 8 halves of each row (one vcvtph2ps load), see interleave.h.
 constexpr Field kF16Fields[] = {{0, 16, 16}};
+constexpr Field kQ8_0Fields[] = {{offsetof(BlockQ8_0, d), 2, 2}, {offsetof(BlockQ8_0, qs), QK_LEGACY, 4}};
+static_assert(offsetof(BlockQ8_0, qs) + QK_LEGACY == sizeof(BlockQ8_0));
 
 struct Layout {
   std::span<const Field> fields;
@@ -51,8 +54,9 @@ struct Layout {
 
 Layout layout(TensorType t) {
   switch (t) {
-    case TensorType::Q4_K: return {kQ4KFields, sizeof(BlockQ4_K)};
-    case TensorType::Q6_K: return {kQ6KFields, sizeof(BlockQ6_K)};
+    case TensorType::Q4_K: return {kQ4KFields, sizeof(BlockQ4_K), QK_K};
+    case TensorType::Q6_K: return {kQ6KFields, sizeof(BlockQ6_K), QK_K};
+    case TensorType::Q8_0: return {kQ8_0Fields, sizeof(BlockQ8_0), QK_LEGACY};
     case TensorType::F16: return {kF16Fields, 16, 8};
     default: return {};
   }

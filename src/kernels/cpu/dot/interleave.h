@@ -1,7 +1,7 @@
 // The row-interleaved weight layout of the decode kernels. Decode multiplies
 // every weight row by the same activation row; stored one row after another, a
 // kernel must reduce each row's products horizontally and unpack each row's
-// block scales on its own. Interleaved, 16 rows of a super-block column lie
+// block scales on its own. Interleaved, 16 rows of a block column lie
 // side by side at a small grain (4 quant bytes, 1 scale byte, one fp16 per
 // row), so one 64-byte load holds the same positions of 16 rows: vpdpbusd with
 // a broadcast activation dword advances all 16 row sums in its 16 lanes, and
@@ -10,16 +10,20 @@
 // The layout is a byte permutation, so a matrix takes exactly as many bytes
 // interleaved as in the file (the memory model and the bytes read per token do
 // not change). A matrix of n_rows rows: floor(n_rows / 16) groups of 16 rows,
-// then the remaining rows in the file's row layout. A group is its super-block
+// then the remaining rows in the file's row layout. A group is its block
 // columns one after another (16 x block_bytes each). A column is a list of
-// pieces of the block (byte ranges of blocks_k.h's struct, each cut into units
-// of 1, 2 or 4 bytes); a piece of B bytes takes 16 * B bytes of the column, in
-// which unit u of row r sits at 16 * (u * unit) + r * unit. The pieces come in
+// pieces of the block (byte ranges of its struct in blocks_k.h or
+// blocks_legacy.h, each cut into units of 1, 2 or 4 bytes); a piece of B
+// bytes takes 16 * B bytes of the column, in which unit u of row r sits at
+// 16 * (u * unit) + r * unit. The pieces come in
 // the order the decode kernel reads them, so a column is read front to back:
 //   Q4_K (144 bytes): d, dmin (2-byte units), scales (1), qs (4)
 //   Q6_K (210 bytes): d (2), scales (2: a pair of group scales), then for each
 //     half h, quarter q and i = 4q..4q+3: qh bytes 32h+4i.., ql bytes 64h+4i..,
 //     ql bytes 64h+32+4i.. (4 bytes each: the bits of four 4-element runs).
+//   Q8_0 (34 bytes, 32-element blocks): d (2), qs (4). The quants stay signed
+//     (the layout stays a pure permutation); the kernel flips their sign bits
+//     in registers for vpdpbusd (dot_avx512_legacy.cpp).
 //   F16: a column is 8 halves (16 bytes, one unit) of each of the 16 rows, so
 //     the decode kernel's 16 row streams become one sequential stream (the
 //     hardware prefetcher follows one stream per thread; it loses 16 short
