@@ -349,7 +349,7 @@ TEST(F16Interleave, RoundTripAndGemmMatchesRows) {
   if (isa_supported(Isa::Avx2)) {
     EXPECT_EQ(dot_kernel(t, Isa::Avx2)->gemm_interleaved, nullptr);
   }
-  for (TensorType other : {TensorType::F32, TensorType::BF16, TensorType::Q8_0}) EXPECT_FALSE(has_interleaved_layout(other));
+  for (TensorType other : {TensorType::F32, TensorType::BF16, TensorType::Q4_0}) EXPECT_FALSE(has_interleaved_layout(other));
 }
 
 TEST(Dispatch, KernelsAndRowBytes) {
