@@ -37,15 +37,11 @@ void add(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
-void silu_mul(ThreadPool& pool, float* gate, const float* up, int64_t n) {
-  constexpr int64_t kChunk = 4096;
-  pool.parallel_for((n + kChunk - 1) / kChunk, 1, [&](int64_t begin, int64_t end) {
-    const int64_t i1 = std::min(n, end * kChunk);
-    for (int64_t i = begin * kChunk; i < i1; ++i) {
-      const float g = gate[i];
-      gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-    }
-  });
+void silu_mul(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
 }
 
 void rope(ThreadPool& pool, float* x, int64_t n_tokens, int32_t n_heads, int32_t head_dim,
