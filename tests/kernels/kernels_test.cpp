@@ -465,6 +465,36 @@ TEST(Kernels, RopePairingsAndAngles) {
   EXPECT_EQ(y[3], 4.0f);
 }
 
+// rope keeps the angles of the last position per thread: a repeat of the
+// position reuses them, and any change of the parameters (a factor's value
+// behind the same pointer, the base, the scaling, n_rot) recomputes them.
+TEST(Kernels, RopeAngleCacheFollowsParameters) {
+  ThreadPool pool(1);
+  const int32_t five = 5;
+  float ff[] = {2.0f, 1.0f};
+  RopeParams p;
+  p.n_rot = 4;
+  p.freq_factors = ff;
+  const auto turn = [&](const RopeParams& rp) {
+    std::vector<float> x = {1, 0, 1, 0};
+    rope(pool, x.data(), 1, 1, 4, &five, rp);
+    return x;
+  };
+  const auto first = turn(p);
+  EXPECT_NEAR(first[0], std::cos(5.0 / 2.0), 1e-6);
+  EXPECT_EQ(turn(p), first);
+  ff[0] = 4.0f;  // same pointer, new value
+  EXPECT_NEAR(turn(p)[0], std::cos(5.0 / 4.0), 1e-6);
+  p.freq_factors = nullptr;
+  EXPECT_NEAR(turn(p)[0], std::cos(5.0), 1e-6);
+  p.freq_scale = 0.5f;
+  EXPECT_NEAR(turn(p)[0], std::cos(2.5), 1e-6);
+  p.base = 100.0f;  // pair 1: frequency 1/10
+  EXPECT_NEAR(turn(p)[2], std::cos(2.5 / 10.0), 1e-6);
+  p.n_rot = 2;  // pair 1 no longer turns
+  EXPECT_EQ(turn(p)[2], 1.0f);
+}
+
 TEST(Kernels, SiluMul) {
   std::vector<float> g = {0.0f, 1.0f, -2.0f}, u = {5.0f, 2.0f, 3.0f};
   silu_mul(g.data(), u.data(), 3);
