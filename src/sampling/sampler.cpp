@@ -25,44 +25,26 @@ std::string num(float v) {
 }  // namespace
 
 int32_t greedy_argmax(std::span<const float> logits) {
-  // Eight running maxima, lane j over ids j, j + 8, ...: the comparisons of
-  // different lanes do not wait on one another (and the compiler may keep the
-  // lanes in one vector register). A lane keeps its first maximum (strict >,
-  // which NaN never passes); merging the lanes by value, then by id, gives the
-  // lowest id of the overall maximum.
-  constexpr size_t kLanes = 8;
+  // Two passes, each one the compiler vectorises: the maximum over 16
+  // independent lanes (a select per lane, which NaN never wins: it compares
+  // false), then the first id holding it (-0 and +0 tie, as they compare
+  // equal). A single pass that tracks the id as well does not vectorise.
+  constexpr size_t kLanes = 16;
   const float* v = logits.data();
   const size_t n = logits.size();
-  float best[kLanes];
-  size_t at[kLanes];
-  for (size_t j = 0; j < kLanes; ++j) {
-    best[j] = -kInf;
-    at[j] = n;
-  }
+  float lane[kLanes];
+  for (float& l : lane) l = -kInf;
   size_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    for (size_t j = 0; j < kLanes; ++j) {
-      if (v[i + j] > best[j]) {
-        best[j] = v[i + j];
-        at[j] = i + j;
-      }
-    }
+    for (size_t j = 0; j < kLanes; ++j) lane[j] = v[i + j] > lane[j] ? v[i + j] : lane[j];
   }
-  for (size_t j = 0; i + j < n; ++j) {
-    if (v[i + j] > best[j]) {
-      best[j] = v[i + j];
-      at[j] = i + j;
-    }
-  }
+  for (size_t j = 0; i + j < n; ++j) lane[j] = v[i + j] > lane[j] ? v[i + j] : lane[j];
   float m = -kInf;
-  size_t id = n;
-  for (size_t j = 0; j < kLanes; ++j) {
-    if (best[j] > m || (best[j] == m && at[j] < id)) {
-      m = best[j];
-      id = at[j];
-    }
+  for (float l : lane) m = l > m ? l : m;
+  if (!(m > -kInf)) return Sampler::kNoToken;
+  for (i = 0; v[i] != m; ++i) {
   }
-  return id < n ? static_cast<int32_t>(id) : Sampler::kNoToken;
+  return static_cast<int32_t>(i);
 }
 
 Status validate(const SamplingParams& p) {

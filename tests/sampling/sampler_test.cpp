@@ -112,10 +112,10 @@ TEST(Greedy, ArgmaxWithTiesToLowestId) {
   }
 }
 
-// greedy_argmax's lanes and tail against a plain first-maximum scan, on every
-// length up to 41 (whole lane groups, a ragged tail, shorter than one group),
-// with ties inside and across lanes (the lower id in a later lane or the
-// tail), NaN, +-inf and signed zeros drawn often.
+// greedy_argmax's 16 lanes and tail against a plain first-maximum scan, on
+// every length up to 41 (whole lane groups, a ragged tail, shorter than one
+// group), with ties inside and across lanes and the tail, NaN, +-inf and
+// signed zeros drawn often.
 TEST(Greedy, LaneArgmaxMatchesAPlainScan) {
   const float pool[] = {kNaN, kInf, -kInf, 0.0f, -0.0f, 1.0f, 1.0f, 2.0f, -3.0f, 2.0f};
   std::mt19937_64 g(7);
@@ -130,7 +130,7 @@ TEST(Greedy, LaneArgmaxMatchesAPlainScan) {
       ASSERT_EQ(greedy_argmax(l), want) << "n " << n << " rep " << rep;
     }
   }
-  // The lowest id of a tie wins even when a later lane sees its copy first.
+  // The lowest id of a tie wins whichever lanes hold the copies.
   std::vector<float> l(20, 0.0f);
   l[9] = 5.0f;
   l[3 + 8] = 5.0f;

@@ -354,13 +354,15 @@ void run_multi(ThreadPool& pool, std::span<const MatmulTarget> targets, const fl
       const int64_t r1 = std::min(parts[i].target->w.n_rows, r0 + parts[i].chunk_rows);
       for (size_t j = i0; j <= i; ++j) {
         const MultiPart& p = parts[j];
-        for (int64_t t0 = 0; t0 < n_tokens; t0 += p.token_tile) multi_rows(p, r0, r1, t0, std::min(p.token_tile, n_tokens - t0));
+        for (int64_t t0 = 0; t0 < n_tokens; t0 += p.token_tile) {
+          multi_rows(p, r0, r1, t0, std::min(p.token_tile, n_tokens - t0));
+        }
       }
       if (swiglu) {
         const size_t stride = size_t(parts[0].target->w.n_rows);
         for (int64_t tk = 0; tk < n_tokens; ++tk) {
-          silu_mul(parts[0].target->y + size_t(tk) * stride + size_t(r0), parts[1].target->y + size_t(tk) * stride + size_t(r0),
-                   r1 - r0);
+          const size_t at = size_t(tk) * stride + size_t(r0);
+          silu_mul(parts[0].target->y + at, parts[1].target->y + at, r1 - r0);
         }
       }
     }

@@ -57,10 +57,12 @@ void rope(ThreadPool& pool, float* x, int64_t n_tokens, int32_t n_heads, int32_t
     thread_local int32_t cs_n_rot = 0, cs_pos = -1;
     thread_local float cs_base = 0.0f, cs_freq_scale = 0.0f;
     thread_local std::vector<float> cs_factors;
+    const bool same_factors =
+        p.freq_factors ? cs_factors.size() == size_t(half) &&
+                             std::equal(cs_factors.begin(), cs_factors.end(), p.freq_factors)
+                       : cs_factors.empty();
     const bool same_params =
-        cs_n_rot == p.n_rot && cs_base == p.base && cs_freq_scale == p.freq_scale &&
-        (p.freq_factors ? cs_factors.size() == size_t(half) && std::equal(cs_factors.begin(), cs_factors.end(), p.freq_factors)
-                        : cs_factors.empty());
+        cs_n_rot == p.n_rot && cs_base == p.base && cs_freq_scale == p.freq_scale && same_factors;
     if (!same_params) {
       cs_n_rot = p.n_rot;
       cs_base = p.base;
