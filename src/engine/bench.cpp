@@ -13,6 +13,7 @@
 #include "gguf/reader.h"
 #include "kernels/cpu/dot/isa.h"
 #include "model/context.h"
+#include "sampling/sampler.h"
 
 namespace dhi::engine {
 namespace {
@@ -22,9 +23,9 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-int32_t argmax(std::span<const float> v) {
-  return int32_t(std::max_element(v.begin(), v.end()) - v.begin());
-}
+// The greedy token, as a Session picks it; token 0 should every logit be NaN
+// or -inf (a broken model still runs all its steps).
+int32_t argmax(std::span<const float> v) { return std::max(0, sampling::greedy_argmax(v)); }
 
 uint64_t view_bytes(const model::TensorView& t) {
   return t.data ? uint64_t(t.ne1) * t.row_bytes : 0;

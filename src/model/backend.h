@@ -23,6 +23,12 @@ struct RopeConfig {
   const float* freq_factors = nullptr;  // n_rot/2 divisors or null
 };
 
+// One product of Backend::matmul_multi: y ([n_tokens][w->ne1]) = w times the shared input.
+struct MatmulOut {
+  const TensorView* w = nullptr;
+  float* y = nullptr;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -32,13 +38,22 @@ class Backend {
   virtual void get_rows(const TensorView& w, std::span<const int32_t> ids, float* out) = 0;
   // y[t][r] = w[r] . x[t] for t < n_tokens (x: [n_tokens][w.ne0], y: [n_tokens][w.ne1]).
   virtual void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y) = 0;
+  // matmul of one input x ([n_tokens][ne0]) by several matrices of ne0 columns
+  // (Q, K and V; gate and up), each output as matmul gives it. A backend shares
+  // the work on the input (its conversion, the launch or the threads' start
+  // and barrier) across the matrices.
+  virtual void matmul_multi(std::span<const MatmulOut> outs, const float* x, int64_t n_tokens) = 0;
   // RMS norm of n_rows rows of w.ne0 elements, scaled by w (f32). x may equal y.
   virtual void rms_norm(const float* x, const TensorView& w, int64_t n_rows, float eps, float* y) = 0;
   // y[r][i] += b[i] over n_rows rows of b.ne0 elements.
   virtual void add_bias(float* y, const TensorView& b, int64_t n_rows) = 0;
   virtual void add(float* y, const float* x, int64_t n) = 0;
-  // gate = silu(gate) * up, element-wise over n.
-  virtual void silu_mul(float* gate, const float* up, int64_t n) = 0;
+  // The SwiGLU FFN's input half: gate = silu(gate_w x) * (up_w x) and
+  // up = up_w x (each [n_tokens][gate_w.ne1]), as matmul_multi over both
+  // matrices and then silu(gate) * up element by element would give them. A
+  // backend applies the SwiGLU to rows as they come out of the products.
+  virtual void matmul_swiglu(const TensorView& gate_w, const TensorView& up_w, const float* x, int64_t n_tokens,
+                             float* gate, float* up) = 0;
   // Rotates every head of x ([n_tokens][n_heads * head_dim]) by its token's position.
   virtual void rope(float* x, int64_t n_tokens, int32_t n_heads, int32_t head_dim,
                     std::span<const int32_t> positions, const RopeConfig& rc) = 0;

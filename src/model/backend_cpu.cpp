@@ -2,6 +2,7 @@
 // thread pool for every operation.
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "kernels/cpu/ops.h"
 #include "model/backend.h"
@@ -28,6 +29,11 @@ class CpuBackend final : public Backend {
   void matmul(const TensorView& w, const float* x, int64_t n_tokens, float* y) override {
     kc::matmul(pool_, as_matrix(w), x, n_tokens, y);
   }
+  void matmul_multi(std::span<const MatmulOut> outs, const float* x, int64_t n_tokens) override {
+    targets_.clear();
+    for (const MatmulOut& o : outs) targets_.push_back({as_matrix(*o.w), o.y});
+    kc::matmul_multi(pool_, targets_, x, n_tokens);
+  }
   void rms_norm(const float* x, const TensorView& w, int64_t n_rows, float eps, float* y) override {
     kc::rms_norm(pool_, x, w.f32(), n_rows, w.ne0, eps, y);
   }
@@ -35,7 +41,10 @@ class CpuBackend final : public Backend {
     kc::add_bias(y, b.f32(), n_rows, b.ne0);
   }
   void add(float* y, const float* x, int64_t n) override { kc::add(y, x, n); }
-  void silu_mul(float* gate, const float* up, int64_t n) override { kc::silu_mul(pool_, gate, up, n); }
+  void matmul_swiglu(const TensorView& gate_w, const TensorView& up_w, const float* x, int64_t n_tokens, float* gate,
+                     float* up) override {
+    kc::matmul_swiglu(pool_, as_matrix(gate_w), as_matrix(up_w), x, n_tokens, gate, up);
+  }
   void rope(float* x, int64_t n_tokens, int32_t n_heads, int32_t head_dim, std::span<const int32_t> positions,
             const RopeConfig& rc) override {
     kc::RopeParams p;
@@ -81,6 +90,7 @@ class CpuBackend final : public Backend {
 
  private:
   ThreadPool pool_;
+  std::vector<kc::MatmulTarget> targets_;  // matmul_multi's list, reused across calls
 };
 
 }  // namespace

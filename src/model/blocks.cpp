@@ -18,9 +18,8 @@ void attention_block(ForwardPass& f, int32_t il, const float* in, float* out) {
   const ModelConfig& c = f.cfg;
   const LayerWeights& L = f.w.layers[size_t(il)];
   const int64_t n = f.n_tokens;
-  f.be.matmul(L.wq, in, n, f.q.data());
-  f.be.matmul(L.wk, in, n, f.k.data());
-  f.be.matmul(L.wv, in, n, f.v.data());
+  const MatmulOut qkv[] = {{&L.wq, f.q.data()}, {&L.wk, f.k.data()}, {&L.wv, f.v.data()}};
+  f.be.matmul_multi(qkv, in, n);
   if (c.qkv_bias) {
     f.be.add_bias(f.q.data(), L.bq, n);
     f.be.add_bias(f.k.data(), L.bk, n);
@@ -42,9 +41,7 @@ void attention_block(ForwardPass& f, int32_t il, const float* in, float* out) {
 void ffn_swiglu_block(ForwardPass& f, int32_t il, const float* in, float* out) {
   const LayerWeights& L = f.w.layers[size_t(il)];
   const int64_t n = f.n_tokens;
-  f.be.matmul(L.ffn_gate, in, n, f.gate.data());
-  f.be.matmul(L.ffn_up, in, n, f.up.data());
-  f.be.silu_mul(f.gate.data(), f.up.data(), n * f.cfg.n_ff);
+  f.be.matmul_swiglu(L.ffn_gate, L.ffn_up, in, n, f.gate.data(), f.up.data());
   f.be.matmul(L.ffn_down, f.gate.data(), n, out);
 }
 

@@ -24,6 +24,29 @@ std::string num(float v) {
 
 }  // namespace
 
+int32_t greedy_argmax(std::span<const float> logits) {
+  // Two passes, each one the compiler vectorises: the maximum over 16
+  // independent lanes (a select per lane, which NaN never wins: it compares
+  // false), then the first id holding it (-0 and +0 tie, as they compare
+  // equal). A single pass that tracks the id as well does not vectorise.
+  constexpr size_t kLanes = 16;
+  const float* v = logits.data();
+  const size_t n = logits.size();
+  float lane[kLanes];
+  for (float& l : lane) l = -kInf;
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (size_t j = 0; j < kLanes; ++j) lane[j] = v[i + j] > lane[j] ? v[i + j] : lane[j];
+  }
+  for (size_t j = 0; i + j < n; ++j) lane[j] = v[i + j] > lane[j] ? v[i + j] : lane[j];
+  float m = -kInf;
+  for (float l : lane) m = l > m ? l : m;
+  if (!(m > -kInf)) return Sampler::kNoToken;
+  for (i = 0; v[i] != m; ++i) {
+  }
+  return static_cast<int32_t>(i);
+}
+
 Status validate(const SamplingParams& p) {
   if (!(std::isfinite(p.temperature) && p.temperature >= 0.0f)) {
     return make_error("sampling: temperature must be a finite number >= 0, got ", num(p.temperature));
@@ -71,12 +94,14 @@ void Sampler::accept(int32_t token) {
 
 double Sampler::next_uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
 
+bool Sampler::penalises() const {
+  if (params_.repeat_last_n == 0 || history_.empty()) return false;
+  return params_.repeat_penalty != 1.0f || params_.frequency_penalty != 0.0f || params_.presence_penalty != 0.0f;
+}
+
 void Sampler::apply_penalties(std::span<float> logits) const {
-  if (params_.repeat_last_n == 0 || history_.empty()) return;
+  if (!penalises()) return;
   const bool repeat = params_.repeat_penalty != 1.0f;
-  const bool freq = params_.frequency_penalty != 0.0f;
-  const bool pres = params_.presence_penalty != 0.0f;
-  if (!repeat && !freq && !pres) return;
 
   size_t first = 0;
   if (params_.repeat_last_n > 0 && history_.size() > static_cast<size_t>(params_.repeat_last_n)) {
@@ -99,15 +124,18 @@ void Sampler::apply_penalties(std::span<float> logits) const {
 int32_t Sampler::sample(std::span<const float> logits) {
   if (logits.empty() || logits.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max())) return kNoToken;
 
+  // Greedy: one pass, over the caller's row unless penalties change it.
+  const bool greedy = !(params_.temperature > 0.0f);
+  if (greedy && !penalises()) return greedy_argmax(logits);
+
   row_.assign(logits.begin(), logits.end());
   apply_penalties(row_);
+  if (greedy) return greedy_argmax(row_);
   cands_.resize(row_.size());
   for (size_t i = 0; i < row_.size(); ++i) {
     const float l = row_[i];
     cands_[i] = Candidate{static_cast<int32_t>(i), std::isnan(l) ? -kInf : l};
   }
-
-  const bool greedy = !(params_.temperature > 0.0f);
 
   // +inf logits: a softmax would be inf/inf. They are the only tokens with any
   // probability, and equally likely among themselves.
@@ -115,16 +143,12 @@ int32_t Sampler::sample(std::span<const float> logits) {
   const auto n_pos_inf = std::count_if(c.begin(), c.end(), [](const Candidate& x) { return x.logit == kInf; });
   if (n_pos_inf > 0) {
     std::erase_if(c, [](const Candidate& x) { return x.logit != kInf; });
-    if (greedy || c.size() == 1) return c.front().id;  // ids are still ascending
+    if (c.size() == 1) return c.front().id;
     const double u = next_uniform() * static_cast<double>(c.size());
     return c[std::min(c.size() - 1, static_cast<size_t>(u))].id;
   }
   std::erase_if(c, [](const Candidate& x) { return !(x.logit > -kInf); });
   if (c.empty()) return kNoToken;
-
-  if (greedy) return std::min_element(c.begin(), c.end(), [](const Candidate& a, const Candidate& b) {
-                       return better(a, b);
-                     })->id;
 
   // top-k: the k best, sorted.
   const auto cmp = [](const Candidate& a, const Candidate& b) { return better(a, b); };

@@ -29,6 +29,12 @@ struct SamplingParams {
 // Checks every field's range; the error names the field and the bad value.
 Status validate(const SamplingParams& params);
 
+// The greedy choice over a row of logits: the id of the largest logit, the
+// lowest such id on ties; NaN counts as -inf. kNoToken (-1) when no logit is
+// above -inf. Two vectorised passes over the row and no copy: decode runs it
+// on every token, over vocabularies of 150K entries.
+int32_t greedy_argmax(std::span<const float> logits);
+
 class Sampler {
  public:
   // Returned by sample() when there is nothing to choose from: empty logits or
@@ -63,6 +69,7 @@ class Sampler {
   };
 
   double next_uniform();  // in [0, 1), 53 random bits
+  bool penalises() const;  // whether apply_penalties would change any logit
 
   SamplingParams params_;
   std::mt19937_64 rng_;

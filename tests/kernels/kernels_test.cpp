@@ -3,7 +3,8 @@
 // columns, row counts that are not multiples of the tile or thread count, one
 // and several tokens, shapes that split into several decode chunks, prefill
 // row blocks and token tiles), the row-interleaved layout against the file
-// layout (bit for bit, where the ISA has interleaved kernels), RMS norm, rope
+// layout (bit for bit, where the ISA has interleaved kernels), matmul_multi
+// against one matmul per matrix (bit for bit, mixed types), RMS norm, rope
 // (hand-derived angles), SwiGLU and attention (GQA, several sequences).
 //
 // The matmul reference is the old f32 path: dequantize the weight row and the
@@ -270,6 +271,96 @@ TEST(Kernels, InterleavedLayoutMatchesRows) {
   if (tested == 0) GTEST_SKIP() << "no interleaved kernel on this ISA";
 }
 
+// matmul_multi against one matmul call per matrix, bit for bit, for decode,
+// small batches and prefill token tiles on 1 to 3 threads. `mats` gives each
+// matrix's type and row count; interleaved matrices where the ISA has them.
+void check_multi_matches_separate(const std::vector<std::pair<TensorType, int64_t>>& mats, int64_t cols) {
+  std::vector<Quantized> qs;
+  std::vector<std::vector<uint8_t>> interleaved(mats.size());
+  std::vector<WeightMatrix> ws;
+  for (size_t i = 0; i < mats.size(); ++i) {
+    qs.push_back(make_weights(mats[i].first, mats[i].second, cols, 31 + i));
+    WeightMatrix w = qs.back().w;
+    if (interleaved_layout_pays(w.type)) {
+      interleaved[i].resize(qs.back().bytes.size());
+      interleave_weights(w, 0, w.n_rows, interleaved[i].data());
+      w.data = interleaved[i].data();
+      w.layout = WeightLayout::Interleaved;
+    }
+    ws.push_back(w);
+  }
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (int64_t tokens : {1, 3, 37, 200}) {
+      const auto x = randn(size_t(tokens * cols), uint64_t(tokens * 10 + threads));
+      std::vector<std::vector<float>> want(ws.size()), got(ws.size());
+      std::vector<MatmulTarget> targets;
+      for (size_t i = 0; i < ws.size(); ++i) {
+        want[i].assign(size_t(tokens * ws[i].n_rows), -1.0f);
+        got[i].assign(want[i].size(), -2.0f);
+        matmul(pool, ws[i], x.data(), tokens, want[i].data());
+        targets.push_back({ws[i], got[i].data()});
+      }
+      matmul_multi(pool, targets, x.data(), tokens);
+      for (size_t i = 0; i < ws.size(); ++i)
+        for (size_t j = 0; j < want[i].size(); ++j)
+          ASSERT_EQ(f32_to_bits(got[i][j]), f32_to_bits(want[i][j]))
+              << "matrix " << i << " (" << tensor_type_name(ws[i].type) << ", " << ws[i].n_rows << " rows) threads "
+              << threads << " tokens " << tokens << " at " << j;
+      // Two matrices of as many rows also run as gate and up of matmul_swiglu:
+      // the products, then silu_mul over the whole output.
+      if (ws.size() == 2 && ws[0].n_rows == ws[1].n_rows) {
+        std::vector<float> gate(want[0].size(), -3.0f), up(want[1].size(), -3.0f);
+        matmul_swiglu(pool, ws[0], ws[1], x.data(), tokens, gate.data(), up.data());
+        silu_mul(want[0].data(), want[1].data(), int64_t(want[0].size()));
+        for (size_t j = 0; j < want[0].size(); ++j) {
+          ASSERT_EQ(f32_to_bits(up[j]), f32_to_bits(want[1][j])) << "swiglu up, threads " << threads << " at " << j;
+          ASSERT_EQ(f32_to_bits(gate[j]), f32_to_bits(want[0][j])) << "swiglu gate, threads " << threads << " at " << j;
+        }
+      }
+    }
+  }
+}
+
+TEST_P(MatmulTypes, MultiEqualsSeparateMatmuls) {
+  const TensorType t = GetParam();
+  const int64_t cols = type_info(t).block_size * 4;
+  check_multi_matches_separate({{t, 1}}, cols);                        // one matrix, one row
+  check_multi_matches_separate({{t, 300}}, cols);                      // one matrix, several chunks
+  check_multi_matches_separate({{t, 37}, {t, 15}, {t, 300}, {t, 16}}, cols);  // odd and tile-sized counts
+  check_multi_matches_separate({{t, 37}, {t, 37}}, cols);              // a gate/up pair (also swiglu)
+  check_multi_matches_separate({{t, 300}, {t, 300}}, cols);
+}
+
+// Different types in one call: two sharing an activation type (Q4_K, Q6_K
+// with Q8_K, as Q4_K_M's attention has) beside ones that pair with others
+// (Q8_0, Q4_1's Q8_1, F16's f32 rows), in a Q/K/V-like size ratio.
+TEST(Kernels, MultiMixesWeightTypes) {
+  check_multi_matches_separate({{TensorType::Q4_K, 192}, {TensorType::Q4_K, 32}, {TensorType::Q6_K, 32}}, 1024);
+  check_multi_matches_separate({{TensorType::Q8_0, 45}, {TensorType::Q4_1, 17}, {TensorType::F16, 33},
+                                {TensorType::Q6_K, 300}, {TensorType::Q8_0, 7}},
+                               1024);
+}
+
+// Gate and up of different types (a file may quantize them differently)
+// through matmul_swiglu, sharing an activation type and not.
+TEST(Kernels, SwigluMixesWeightTypes) {
+  check_multi_matches_separate({{TensorType::Q4_K, 300}, {TensorType::Q6_K, 300}}, 1024);
+  check_multi_matches_separate({{TensorType::Q8_0, 33}, {TensorType::F16, 33}}, 1024);
+}
+
+// Nothing to do: no matrices, or no tokens; the outputs stay untouched.
+TEST(Kernels, MultiWithoutWorkWritesNothing) {
+  Quantized q = make_weights(TensorType::Q4_K, 16, 256, 3);
+  std::vector<float> y(16, -5.0f);
+  ThreadPool pool(2);
+  const std::vector<float> x(256, 1.0f);
+  matmul_multi(pool, {}, x.data(), 1);
+  const MatmulTarget one[] = {{q.w, y.data()}};
+  matmul_multi(pool, one, x.data(), 0);
+  EXPECT_EQ(y, std::vector<float>(16, -5.0f));
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulTypes, ::testing::ValuesIn(kTypes),
                          [](const auto& info) { return std::string(tensor_type_name(info.param)); });
 
@@ -374,10 +465,39 @@ TEST(Kernels, RopePairingsAndAngles) {
   EXPECT_EQ(y[3], 4.0f);
 }
 
+// rope keeps the angles of the last position per thread: a repeat of the
+// position reuses them, and any change of the parameters (a factor's value
+// behind the same pointer, the base, the scaling, n_rot) recomputes them.
+TEST(Kernels, RopeAngleCacheFollowsParameters) {
+  ThreadPool pool(1);
+  const int32_t five = 5;
+  float ff[] = {2.0f, 1.0f};
+  RopeParams p;
+  p.n_rot = 4;
+  p.freq_factors = ff;
+  const auto turn = [&](const RopeParams& rp) {
+    std::vector<float> x = {1, 0, 1, 0};
+    rope(pool, x.data(), 1, 1, 4, &five, rp);
+    return x;
+  };
+  const auto first = turn(p);
+  EXPECT_NEAR(first[0], std::cos(5.0 / 2.0), 1e-6);
+  EXPECT_EQ(turn(p), first);
+  ff[0] = 4.0f;  // same pointer, new value
+  EXPECT_NEAR(turn(p)[0], std::cos(5.0 / 4.0), 1e-6);
+  p.freq_factors = nullptr;
+  EXPECT_NEAR(turn(p)[0], std::cos(5.0), 1e-6);
+  p.freq_scale = 0.5f;
+  EXPECT_NEAR(turn(p)[0], std::cos(2.5), 1e-6);
+  p.base = 100.0f;  // pair 1: frequency 1/10
+  EXPECT_NEAR(turn(p)[2], std::cos(2.5 / 10.0), 1e-6);
+  p.n_rot = 2;  // pair 1 no longer turns
+  EXPECT_EQ(turn(p)[2], 1.0f);
+}
+
 TEST(Kernels, SiluMul) {
   std::vector<float> g = {0.0f, 1.0f, -2.0f}, u = {5.0f, 2.0f, 3.0f};
-  ThreadPool pool(2);
-  silu_mul(pool, g.data(), u.data(), 3);
+  silu_mul(g.data(), u.data(), 3);
   EXPECT_FLOAT_EQ(g[0], 0.0f);
   EXPECT_NEAR(g[1], 2.0 / (1.0 + std::exp(-1.0)), 1e-6);
   EXPECT_NEAR(g[2], 3.0 * -2.0 / (1.0 + std::exp(2.0)), 1e-6);

@@ -112,6 +112,32 @@ TEST(Greedy, ArgmaxWithTiesToLowestId) {
   }
 }
 
+// greedy_argmax's 16 lanes and tail against a plain first-maximum scan, on
+// every length up to 41 (whole lane groups, a ragged tail, shorter than one
+// group), with ties inside and across lanes and the tail, NaN, +-inf and
+// signed zeros drawn often.
+TEST(Greedy, LaneArgmaxMatchesAPlainScan) {
+  const float pool[] = {kNaN, kInf, -kInf, 0.0f, -0.0f, 1.0f, 1.0f, 2.0f, -3.0f, 2.0f};
+  std::mt19937_64 g(7);
+  for (size_t n = 0; n <= 41; ++n) {
+    for (int rep = 0; rep < 200; ++rep) {
+      std::vector<float> l(n);
+      for (float& x : l) x = pool[g() % std::size(pool)];
+      int32_t want = Sampler::kNoToken;
+      for (size_t i = 0; i < n; ++i) {
+        if (l[i] > -kInf && (want < 0 || l[i] > l[static_cast<size_t>(want)])) want = static_cast<int32_t>(i);
+      }
+      ASSERT_EQ(greedy_argmax(l), want) << "n " << n << " rep " << rep;
+    }
+  }
+  // The lowest id of a tie wins whichever lanes hold the copies.
+  std::vector<float> l(20, 0.0f);
+  l[9] = 5.0f;
+  l[3 + 8] = 5.0f;
+  l[2] = 5.0f;
+  EXPECT_EQ(greedy_argmax(l), 2);
+}
+
 TEST(Greedy, TopKOneAndTinyTopPEqualGreedy) {
   SamplingParams k1 = pure(1.5f);
   k1.top_k = 1;

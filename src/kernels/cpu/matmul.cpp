@@ -9,6 +9,10 @@
 // applies where interleaved_layout_pays) goes to the kernel's
 // gemm_interleaved in groups of 16 rows; its tail rows to gemm.
 //
+// matmul_multi (and matmul_swiglu, its gate/up pairing) runs several matrices
+// that read the same input in one parallel region, the input quantized once
+// per activation type.
+//
 // Work split: decode (one token) streams the weights once, so the rows are cut
 // into a few contiguous chunks per thread (each thread streams its own rows;
 // the kernel prefetches ahead within its chunk). Prefill cuts the rows into a
@@ -223,6 +227,158 @@ void get_rows(ThreadPool& pool, const WeightMatrix& w, const int32_t* ids, int64
       }
     }
   });
+}
+
+}  // namespace dhi::kernels::cpu
+
+namespace dhi::kernels::cpu {
+
+namespace {
+
+// One matrix of a matmul_multi: its kernel, the activation rows it reads (in
+// the type its kernel pairs with) and how its rows are cut into work items.
+struct MultiPart {
+  const DotKernel* k = nullptr;
+  const MatmulTarget* target = nullptr;
+  const uint8_t* act = nullptr;
+  size_t act_stride = 0;
+  int64_t chunk_rows = 0;   // rows per work item, a multiple of 16
+  int64_t first_item = 0;   // index of its first work item in the region
+  int64_t token_tile = 1;   // prefill: tokens per kernel call
+};
+
+// Rows [r0, r1) of part p (r0 a multiple of 16) against tokens [t0, t0 + tokens),
+// split between gemm_interleaved and gemm as matmul splits them.
+void multi_rows(const MultiPart& p, int64_t r0, int64_t r1, int64_t t0, int64_t tokens) {
+  const WeightMatrix& w = p.target->w;
+  const auto* w_bytes = static_cast<const uint8_t*>(w.data);
+  const uint8_t* a = p.act + size_t(t0) * p.act_stride;
+  float* out = p.target->y + size_t(t0) * size_t(w.n_rows);
+  const bool interleaved = w.layout == WeightLayout::Interleaved && p.k->gemm_interleaved;
+  const int64_t grouped = interleaved ? w.n_rows / kInterleaveRows * kInterleaveRows : 0;
+  if (r0 < grouped) {
+    const int64_t g1 = std::min(r1, grouped);
+    p.k->gemm_interleaved(w.n_cols, w_bytes + size_t(r0) * w.row_bytes, (g1 - r0) / kInterleaveRows, a,
+                          p.act_stride, tokens, out + r0, size_t(w.n_rows));
+    r0 = g1;
+  }
+  if (r0 < r1) {
+    p.k->gemm(w.n_cols, w_bytes + size_t(r0) * w.row_bytes, w.row_bytes, r1 - r0, a, p.act_stride, tokens, out + r0,
+              size_t(w.n_rows));
+  }
+}
+
+// Work items are (matrix, row chunk) pairs numbered matrix by matrix, handed
+// out by the pool's counter. Decode sizes the chunks by bytes over the union
+// (about four per thread in all), so a small matrix (K, V) is one item rather
+// than a region of its own; prefill cuts each matrix as matmul does and runs
+// the token tiles inside each item. Chunk starts are multiples of 16 rows and
+// the token tiles are matmul's, so every row meets the same kernel calls'
+// arithmetic as in matmul. With `swiglu` (two targets of as many rows: gate,
+// up) an item is the same rows of both, and applies silu_mul to them once
+// their products are out.
+void run_multi(ThreadPool& pool, std::span<const MatmulTarget> targets, const float* x, int64_t n_tokens,
+               bool swiglu) {
+  if (targets.empty() || n_tokens <= 0) return;
+  const int64_t n = targets.front().w.n_cols;
+  const int n_threads = pool.n_threads();
+
+  // One quantized copy of x per activation type (at most one per target),
+  // in buffers owned by the calling thread that outlive the region below.
+  thread_local std::vector<std::vector<uint8_t>> act_bufs;
+  std::vector<TensorType> act_types;
+  std::vector<MultiPart> parts;
+  parts.reserve(targets.size());
+  for (const MatmulTarget& t : targets) {
+    const DotKernel* k = kernel_for(t.w.type);
+    if (!k || t.w.n_rows <= 0) continue;  // weight_type_supported() is checked when the model binds its tensors
+    MultiPart p;
+    p.k = k;
+    p.target = &t;
+    if (k->act_type == TensorType::F32) {
+      p.act = reinterpret_cast<const uint8_t*>(x);
+      p.act_stride = size_t(n) * sizeof(float);
+    } else {
+      const size_t slot = size_t(std::find(act_types.begin(), act_types.end(), k->act_type) - act_types.begin());
+      p.act_stride = size_t(act_row_bytes(k->act_type, n));
+      if (slot == act_types.size()) {
+        act_types.push_back(k->act_type);
+        if (act_bufs.size() < act_types.size()) act_bufs.resize(act_types.size());
+        std::vector<uint8_t>& buf = act_bufs[slot];
+        buf.resize(p.act_stride * size_t(n_tokens));
+        uint8_t* dst = buf.data();
+        const size_t stride = p.act_stride;
+        const int64_t grain = std::max<int64_t>(1, kMinChunkMacs / std::max<int64_t>(1, n));
+        pool.parallel_for(n_tokens, grain, [&](int64_t begin, int64_t end) {
+          for (int64_t tk = begin; tk < end; ++tk) k->quantize_act(x + tk * n, dst + size_t(tk) * stride, n);
+        });
+      }
+      p.act = act_bufs[slot].data();
+    }
+    parts.push_back(p);
+  }
+  if (parts.empty()) return;
+  if (swiglu && (parts.size() != 2 || parts[0].target->w.n_rows != parts[1].target->w.n_rows)) return;
+
+  const int64_t n_chunks_max = int64_t(n_threads) * 4;
+  uint64_t total_bytes = 0;
+  for (const MultiPart& p : parts) total_bytes += uint64_t(p.target->w.n_rows) * p.target->w.row_bytes;
+  const uint64_t chunk_bytes = std::max<uint64_t>(1, (total_bytes + uint64_t(n_chunks_max) - 1) / uint64_t(n_chunks_max));
+  // The bytes an item's row costs: its own row, or a paired gate and up row.
+  const uint64_t pair_row_bytes = swiglu ? parts[0].target->w.row_bytes + parts[1].target->w.row_bytes : 0;
+  const int64_t min_rows = std::max<int64_t>(16, kMinChunkMacs / std::max<int64_t>(1, n));
+  int64_t n_items = 0;
+  for (MultiPart& p : parts) {
+    const WeightMatrix& w = p.target->w;
+    int64_t rows;
+    if (n_tokens == 1) {
+      const uint64_t item_row_bytes = std::max<uint64_t>(1, swiglu ? pair_row_bytes : w.row_bytes);
+      rows = std::max<int64_t>(min_rows, int64_t((chunk_bytes + item_row_bytes - 1) / item_row_bytes));
+    } else {
+      rows = std::max(kPrefillRows, (w.n_rows + n_chunks_max - 1) / n_chunks_max);
+      p.token_tile = std::clamp<int64_t>(int64_t(kTokenTileBytes / std::max<size_t>(1, p.act_stride)) / 16 * 16, 16, 256);
+    }
+    p.chunk_rows = (rows + 15) / 16 * 16;
+    p.first_item = swiglu ? 0 : n_items;
+    n_items = p.first_item + (w.n_rows + p.chunk_rows - 1) / p.chunk_rows;
+  }
+
+  pool.parallel_for(n_items, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      // The parts whose items include `item`: both with swiglu, else the last
+      // one starting at or before it.
+      size_t i = parts.size() - 1;
+      while (parts[i].first_item > item) --i;
+      const size_t i0 = swiglu ? 0 : i;
+      const int64_t r0 = (item - parts[i].first_item) * parts[i].chunk_rows;
+      const int64_t r1 = std::min(parts[i].target->w.n_rows, r0 + parts[i].chunk_rows);
+      for (size_t j = i0; j <= i; ++j) {
+        const MultiPart& p = parts[j];
+        for (int64_t t0 = 0; t0 < n_tokens; t0 += p.token_tile) {
+          multi_rows(p, r0, r1, t0, std::min(p.token_tile, n_tokens - t0));
+        }
+      }
+      if (swiglu) {
+        const size_t stride = size_t(parts[0].target->w.n_rows);
+        for (int64_t tk = 0; tk < n_tokens; ++tk) {
+          const size_t at = size_t(tk) * stride + size_t(r0);
+          silu_mul(parts[0].target->y + at, parts[1].target->y + at, r1 - r0);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void matmul_multi(ThreadPool& pool, std::span<const MatmulTarget> targets, const float* x, int64_t n_tokens) {
+  run_multi(pool, targets, x, n_tokens, false);
+}
+
+void matmul_swiglu(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& up, const float* x,
+                   int64_t n_tokens, float* gate_out, float* up_out) {
+  const MatmulTarget targets[] = {{gate, gate_out}, {up, up_out}};
+  run_multi(pool, targets, x, n_tokens, true);
 }
 
 }  // namespace dhi::kernels::cpu

@@ -37,32 +37,56 @@ void add(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
-void silu_mul(ThreadPool& pool, float* gate, const float* up, int64_t n) {
-  constexpr int64_t kChunk = 4096;
-  pool.parallel_for((n + kChunk - 1) / kChunk, 1, [&](int64_t begin, int64_t end) {
-    const int64_t i1 = std::min(n, end * kChunk);
-    for (int64_t i = begin * kChunk; i < i1; ++i) {
-      const float g = gate[i];
-      gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-    }
-  });
+void silu_mul(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
 }
 
 void rope(ThreadPool& pool, float* x, int64_t n_tokens, int32_t n_heads, int32_t head_dim,
           const int32_t* positions, const RopeParams& p) {
   const int32_t half = p.n_rot / 2;
   pool.parallel_for(n_tokens, 1, [&](int64_t begin, int64_t end) {
+    // The cos/sin of the last position this thread rotated by, and the
+    // parameters they were computed with: a decode step rotates Q and K of
+    // every layer by the same position, and the angles (a pow, a cos and a sin
+    // per pair) cost more than the rotation. The factors are compared by
+    // value: another model's may sit at the address of a freed one's.
     thread_local std::vector<float> cs;
+    thread_local int32_t cs_n_rot = 0, cs_pos = -1;
+    thread_local float cs_base = 0.0f, cs_freq_scale = 0.0f;
+    thread_local std::vector<float> cs_factors;
+    const bool same_factors =
+        p.freq_factors ? cs_factors.size() == size_t(half) &&
+                             std::equal(cs_factors.begin(), cs_factors.end(), p.freq_factors)
+                       : cs_factors.empty();
+    const bool same_params =
+        cs_n_rot == p.n_rot && cs_base == p.base && cs_freq_scale == p.freq_scale && same_factors;
+    if (!same_params) {
+      cs_n_rot = p.n_rot;
+      cs_base = p.base;
+      cs_freq_scale = p.freq_scale;
+      if (p.freq_factors) {
+        cs_factors.assign(p.freq_factors, p.freq_factors + half);
+      } else {
+        cs_factors.clear();
+      }
+      cs_pos = -1;
+    }
     cs.resize(size_t(2 * half));
     for (int64_t t = begin; t < end; ++t) {
-      // Angles in double: positions reach 1e5 and the error of a float angle
-      // would show in the rotation at long context.
-      const double pos = double(positions[t]) * double(p.freq_scale);
-      for (int32_t i = 0; i < half; ++i) {
-        double theta = pos * std::pow(double(p.base), -2.0 * double(i) / double(p.n_rot));
-        if (p.freq_factors) theta /= double(p.freq_factors[i]);
-        cs[size_t(2 * i)] = float(std::cos(theta));
-        cs[size_t(2 * i + 1)] = float(std::sin(theta));
+      if (positions[t] != cs_pos) {
+        // Angles in double: positions reach 1e5 and the error of a float
+        // angle would show in the rotation at long context.
+        const double pos = double(positions[t]) * double(p.freq_scale);
+        for (int32_t i = 0; i < half; ++i) {
+          double theta = pos * std::pow(double(p.base), -2.0 * double(i) / double(p.n_rot));
+          if (p.freq_factors) theta /= double(p.freq_factors[i]);
+          cs[size_t(2 * i)] = float(std::cos(theta));
+          cs[size_t(2 * i + 1)] = float(std::sin(theta));
+        }
+        cs_pos = positions[t];
       }
       for (int32_t h = 0; h < n_heads; ++h) {
         float* v = x + (t * n_heads + h) * head_dim;

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include "core/expected.h"
@@ -65,6 +66,28 @@ std::string_view matmul_isa_name();
 // product beyond summation order.
 void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, int64_t n_tokens, float* y);
 
+// One product of matmul_multi: y ([n_tokens][w.n_rows]) = w times the shared input.
+struct MatmulTarget {
+  WeightMatrix w;
+  float* y = nullptr;
+};
+
+// matmul of one input x ([n_tokens][n_cols]) by several matrices of n_cols
+// columns each (Q, K and V; gate and up), bit for bit what one matmul call per
+// matrix gives. x is quantized once per activation type the matrices pair
+// with, and one parallel region covers the rows of all of them in chunks of
+// about equal bytes, so in decode the threads stream different rows and
+// finish together instead of meeting at a barrier after every matrix.
+void matmul_multi(ThreadPool& pool, std::span<const MatmulTarget> targets, const float* x, int64_t n_tokens);
+
+// The SwiGLU FFN's input half: gate_out = silu(gate x) * (up x) and
+// up_out = up x (each [n_tokens][gate.n_rows]; gate and up have as many rows),
+// bit for bit matmul_multi over both followed by silu_mul. A work item covers
+// the same rows of both matrices and applies silu_mul to them as soon as they
+// are out, so SwiGLU needs no parallel region of its own.
+void matmul_swiglu(ThreadPool& pool, const WeightMatrix& gate, const WeightMatrix& up, const float* x,
+                   int64_t n_tokens, float* gate_out, float* up_out);
+
 // y[i * n_cols ...] = row ids[i] of w, dequantized. ids must be in [0, n_rows).
 void get_rows(ThreadPool& pool, const WeightMatrix& w, const int32_t* ids, int64_t n_ids, float* y);
 
@@ -80,7 +103,7 @@ void add_bias(float* y, const float* b, int64_t n_rows, int64_t n);
 void add(float* y, const float* x, int64_t n);
 
 // gate[i] = silu(gate[i]) * up[i].
-void silu_mul(ThreadPool& pool, float* gate, const float* up, int64_t n);
+void silu_mul(float* gate, const float* up, int64_t n);
 
 enum class RopePairing {
   Adjacent,  // rotates (x[2i], x[2i+1]) — Llama's original ("NORM") layout
