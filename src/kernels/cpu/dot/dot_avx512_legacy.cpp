@@ -410,59 +410,29 @@ void f16_group_decode(int64_t n, const uint8_t* group, const uint8_t* x, float* 
   }
 }
 
-// Prefill: rows 8h..8h+7 of a group (four row pairs, 128 bytes of each
-// column) against T <= kPrefillTokens tokens, the row pairs widened and
-// multiplied as in decode: the same FMAs per row and token in the same order
-// as the row kernel's tiles (bit for bit its results). The columns are taken
-// in slices of kPrefillColumns whose weights stay in L1 while every token
-// tile passes; between slices a tile's accumulators wait in `part` (stored
-// and reloaded exactly, so the order of operations is unchanged). This still
-// runs ~10% below the row kernel (README, performance notes): 4-row tiles of
-// 256-bit registers on the groups were no faster.
-constexpr int64_t kPrefillColumns = 64;  // 8 KB of a half group
-constexpr int kPrefillTokens = 6;
-struct alignas(64) SavedAcc {
-  float v[16];
-};
+// Prefill: each group's 16 rows are copied back into the file's row layout
+// (one 16-byte unit per row and column, in L1/L2) and multiplied by the row
+// kernel, so the results are the row kernel's to the bit and the speed is its
+// speed less the copy, which a call's token tile (16 to 80 tokens) amortises.
+// Tiles read straight from the groups (512-bit row pairs x 6 tokens, 256-bit
+// 4-row tiles, with and without L1-sized column slices) all ran ~10% below
+// the row kernel.
+constexpr DotKernel kF16Rows = float_kernel<F16W>();
+constexpr size_t kPrefillUnpackBytes = 256 * 1024;  // unpacked rows per call: a quarter of Zen 4's L2
 
-template <int T>
-void f16_group_prefill(int64_t n, const uint8_t* group, int half, int64_t c0, int64_t c1, const uint8_t* act,
-                       size_t act_stride, int64_t t0, SavedAcc* part, float* out, size_t out_stride) {
-  constexpr int kPairs = 4;
-  __m512 acc[kPairs][T];
-  for (int p = 0; p < kPairs; ++p)
-    for (int t = 0; t < T; ++t) acc[p][t] = c0 == 0 ? _mm512_setzero_ps() : _mm512_load_ps(part[p * T + t].v);
-  const uint8_t* ar[T];
-  for (int t = 0; t < T; ++t) ar[t] = act + size_t(t0 + t) * act_stride;
-  const size_t column = size_t(kInterleaveRows) * 16;
-  for (int64_t c = c0; c < c1; ++c) {
-    const uint8_t* col = group + size_t(c) * column + 128 * size_t(half);
-    __m512 xv[T];
-    for (int t = 0; t < T; ++t) xv[t] = _mm512_broadcast_f32x8(_mm256_loadu_ps(reinterpret_cast<const float*>(ar[t] + 32 * c)));
-    for (int p = 0; p < kPairs; ++p) {
-      const __m512 w = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(col + 32 * p)));
-      for (int t = 0; t < T; ++t) acc[p][t] = _mm512_fmadd_ps(w, xv[t], acc[p][t]);
-    }
-  }
+void f16_unpack_group(int64_t n, const uint8_t* group, uint8_t* rows) {
   const int64_t n8 = n & ~int64_t(7);
-  if (c1 < n8 / 8) {
-    for (int p = 0; p < kPairs; ++p)
-      for (int t = 0; t < T; ++t) _mm512_store_ps(part[p * T + t].v, acc[p][t]);
-    return;
+  const size_t row_bytes = 2 * size_t(n), column = size_t(kInterleaveRows) * 16;
+  for (int64_t c = 0; c < n8 / 8; ++c) {
+    const uint8_t* col = group + size_t(c) * column;
+    for (int r = 0; r < int(kInterleaveRows); ++r)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(rows + size_t(r) * row_bytes + 16 * size_t(c)),
+                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(col + 16 * r)));
   }
-  const uint8_t* tails = group + size_t(n8 / 8) * column;
   const size_t tail_bytes = 2 * size_t(n - n8);
-  for (int r = 0; r < 2 * kPairs; ++r) {
-    const int row = 2 * kPairs * half + r;
-    const uint8_t* tail = tails + size_t(row) * tail_bytes;
-    for (int t = 0; t < T; ++t) {
-      const __m512 v = acc[r / 2][t];
-      float s = hsum(r % 2 ? _mm512_extractf32x8_ps(v, 1) : _mm512_castps512_ps256(v));
-      for (int64_t i = n8; i < n; ++i)
-        s += F16W::load1(tail + 2 * size_t(i - n8)) * load_unaligned<float>(ar[t] + 4 * i);
-      out[size_t(t0 + t) * out_stride + size_t(row)] = s;
-    }
-  }
+  const uint8_t* tails = group + size_t(n8 / 8) * column;
+  for (int r = 0; r < int(kInterleaveRows) && tail_bytes; ++r)
+    std::memcpy(rows + size_t(r) * row_bytes + 2 * size_t(n8), tails + size_t(r) * tail_bytes, tail_bytes);
 }
 
 // gemm_interleaved (dot.h) for F16.
@@ -470,43 +440,27 @@ void f16_gemm_groups(int64_t n, const void* w, int64_t n_groups, const void* act
                      int64_t n_tokens, float* out, size_t out_stride) {
   const size_t group_bytes = size_t(kInterleaveRows) * 2 * size_t(n);
   const auto* wb = static_cast<const uint8_t*>(w);
-  for (int64_t g = 0; g < n_groups; ++g) {
-    const uint8_t* group = wb + size_t(g) * group_bytes;
-    float* o = out + size_t(g) * kInterleaveRows;
-    if (n_tokens == 1) {
-      f16_group_decode(n, group, static_cast<const uint8_t*>(act), o);
-    } else {
-      const auto* a = static_cast<const uint8_t*>(act);
-      // Saved accumulators: per half and token tile, 4 pairs x kPrefillTokens tokens.
-      thread_local std::vector<SavedAcc> part;
-      const int64_t n_tiles = (n_tokens + kPrefillTokens - 1) / kPrefillTokens;
-      part.resize(size_t(2 * n_tiles * 4 * kPrefillTokens));
-      const int64_t n_cols = (n & ~int64_t(7)) / 8;
-      for (int64_t c0 = 0; c0 < std::max<int64_t>(n_cols, 1); c0 += kPrefillColumns) {
-        const int64_t c1 = std::min(n_cols, c0 + kPrefillColumns);
-        // The next slice (or group) into L2 while this one is multiplied.
-        for (size_t off = 0; off < size_t(c1 - c0) * 256; off += 64)
-          _mm_prefetch(reinterpret_cast<const char*>(group + size_t(c1) * 256 + off), _MM_HINT_T1);
-        for (int half = 0; half < 2; ++half)
-          for (int64_t tile = 0; tile < n_tiles; ++tile) {
-            const int64_t t0 = tile * kPrefillTokens;
-            SavedAcc* pt = &part[size_t((half * n_tiles + tile) * 4 * kPrefillTokens)];
-            switch (std::min<int64_t>(kPrefillTokens, n_tokens - t0)) {
-              case 6: f16_group_prefill<6>(n, group, half, c0, c1, a, act_stride, t0, pt, o, out_stride); break;
-              case 5: f16_group_prefill<5>(n, group, half, c0, c1, a, act_stride, t0, pt, o, out_stride); break;
-              case 4: f16_group_prefill<4>(n, group, half, c0, c1, a, act_stride, t0, pt, o, out_stride); break;
-              case 3: f16_group_prefill<3>(n, group, half, c0, c1, a, act_stride, t0, pt, o, out_stride); break;
-              case 2: f16_group_prefill<2>(n, group, half, c0, c1, a, act_stride, t0, pt, o, out_stride); break;
-              default: f16_group_prefill<1>(n, group, half, c0, c1, a, act_stride, t0, pt, o, out_stride); break;
-            }
-          }
-      }
-    }
+  if (n_tokens == 1) {
+    for (int64_t g = 0; g < n_groups; ++g)
+      f16_group_decode(n, wb + size_t(g) * group_bytes, static_cast<const uint8_t*>(act), out + size_t(g) * kInterleaveRows);
+    return;
+  }
+  // As many groups per row-kernel call as fit in kPrefillUnpackBytes: every
+  // call reads the token tile's activations again, so calls of one group each
+  // would read them 16 rows at a time.
+  const int64_t per_call = std::max<int64_t>(1, int64_t(kPrefillUnpackBytes / group_bytes));
+  thread_local std::vector<uint8_t> rows;
+  rows.resize(size_t(std::min(per_call, n_groups)) * group_bytes);
+  for (int64_t g0 = 0; g0 < n_groups; g0 += per_call) {
+    const int64_t g1 = std::min(n_groups, g0 + per_call);
+    for (int64_t g = g0; g < g1; ++g) f16_unpack_group(n, wb + size_t(g) * group_bytes, rows.data() + size_t(g - g0) * group_bytes);
+    kF16Rows.gemm(n, rows.data(), 2 * size_t(n), (g1 - g0) * kInterleaveRows, act, act_stride, n_tokens,
+                  out + size_t(g0) * kInterleaveRows, out_stride);
   }
 }
 
 constexpr DotKernel kF16Groups = [] {
-  DotKernel k = float_kernel<F16W>();
+  DotKernel k = kF16Rows;
   k.gemm_interleaved = f16_gemm_groups;
   return k;
 }();
