@@ -90,6 +90,7 @@ TEST(CliPlan, MatrixInJsonAndMarkdown) {
 
 TEST(CliPlan, BenchCalibrationFeedsThePlan) {
   const std::string cal = ::testing::TempDir() + "/dhi_cal_" + std::to_string(getpid()) + ".json";
+  std::remove(cal.c_str());  // --calibrate merges into an existing file
   auto b = run_dhi("bench -m " + shell_quote(stories()) + " -p 8 -n 8 -r 1 --bandwidth-gbs 10 --calibrate --json "
                    "--calibration " + shell_quote(cal));
   ASSERT_EQ(b.exit_code, 0) << b.err;

@@ -31,10 +31,10 @@ struct Streamed {
   int curl_exit = 0;
 };
 
-Streamed parse_stream(const HttpResult& r) {
+Streamed parse_stream(const CurlResult& r) {
   Streamed s;
   s.curl_exit = r.curl_exit;
-  for (const std::string& p : sse_payloads(r.body)) {
+  for (const std::string& p : sse_data(r.body)) {
     if (p == "[DONE]") {
       s.done = true;
       continue;
@@ -63,18 +63,18 @@ std::string joined(const std::vector<std::string>& parts, size_t n = std::string
 class FakeUpstreamTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(up_.start({"--api-key", "key-1"})) << up_.stderr_text(); }
-  HttpResult post(const std::string& path, const json& body, const std::string& args = "") {
+  CurlResult post(const std::string& path, const json& body, const std::string& args = "") {
     return curl_request(up_.url() + path, body.dump(), "-H 'Authorization: Bearer key-1' " + args);
   }
   void control(const json& update) {
-    const HttpResult r = curl_request(up_.url() + "/_control", update.dump());
+    const CurlResult r = curl_request(up_.url() + "/_control", update.dump());
     ASSERT_EQ(r.status, 200) << r.body;
   }
   FakeUpstream up_;
 };
 
 TEST_F(FakeUpstreamTest, DeterministicAnswersStreamedOrNot) {
-  const HttpResult a = post("/v1/chat/completions", chat_body("hello", 7, false));
+  const CurlResult a = post("/v1/chat/completions", chat_body("hello", 7, false));
   ASSERT_EQ(a.status, 200) << a.body;
   const json ja = json::parse(a.body);
   const std::string text = ja["choices"][0]["message"]["content"];
@@ -103,7 +103,7 @@ TEST_F(FakeUpstreamTest, DeterministicAnswersStreamedOrNot) {
   EXPECT_EQ(d["choices"][0]["finish_reason"], "stop");
   EXPECT_EQ(d["choices"][0]["message"]["content"].get<std::string>().rfind(text, 0), 0u);
   // Legacy completions.
-  const HttpResult c = post("/v1/completions", {{"model", "m"}, {"prompt", "once upon"}, {"max_tokens", 3}});
+  const CurlResult c = post("/v1/completions", {{"model", "m"}, {"prompt", "once upon"}, {"max_tokens", 3}});
   ASSERT_EQ(c.status, 200) << c.body;
   EXPECT_EQ(json::parse(c.body)["object"], "text_completion");
   const Streamed cs =
@@ -146,7 +146,7 @@ TEST_F(FakeUpstreamTest, ContinuationOnASecondUpstreamJoinsIntoTheSameAnswer) {
   // A prefix that is not part of the answer gets a fresh (still deterministic) sequence.
   json foreign = chat_body("tell me", 3, false);
   foreign["messages"].push_back({{"role", "assistant"}, {"content", "zzz unrelated"}, {"prefix", true}});
-  const HttpResult f = post("/v1/chat/completions", foreign);
+  const CurlResult f = post("/v1/chat/completions", foreign);
   ASSERT_EQ(f.status, 200);
   const std::string fresh = json::parse(f.body)["choices"][0]["message"]["content"];
   EXPECT_EQ(full.find(fresh), std::string::npos);
@@ -178,7 +178,7 @@ TEST_F(FakeUpstreamTest, ReasoningAnswersContinueInsideTheReasoningToo) {
 
 TEST_F(FakeUpstreamTest, FailDropAndStall) {
   control({{"fail_status", 503}, {"times", 1}});
-  const HttpResult fail = post("/v1/chat/completions", chat_body("x", 5, true));
+  const CurlResult fail = post("/v1/chat/completions", chat_body("x", 5, true));
   EXPECT_EQ(fail.status, 503);
   EXPECT_EQ(json::parse(fail.body)["error"]["code"], 503);
   EXPECT_EQ(post("/v1/chat/completions", chat_body("x", 5, true)).status, 200);  // times: 1 is spent
@@ -190,7 +190,7 @@ TEST_F(FakeUpstreamTest, FailDropAndStall) {
   EXPECT_NE(dropped.curl_exit, 0);  // the connection was reset, not closed cleanly
 
   control({{"drop_after", 0}, {"times", 1}});
-  const HttpResult whole_drop = post("/v1/chat/completions", chat_body("x", 5, false));
+  const CurlResult whole_drop = post("/v1/chat/completions", chat_body("x", 5, false));
   EXPECT_NE(whole_drop.curl_exit, 0);
   EXPECT_TRUE(json::parse(whole_drop.body, nullptr, false).is_discarded());
 
@@ -212,7 +212,7 @@ TEST_F(FakeUpstreamTest, SeededRandomFaultsRepeat) {
   auto outcomes = [&] {
     std::string s;
     for (int i = 0; i < 30; ++i) {
-      const HttpResult r = post("/v1/chat/completions", chat_body("r", 6, true), "-m 2");
+      const CurlResult r = post("/v1/chat/completions", chat_body("r", 6, true), "-m 2");
       const Streamed st = parse_stream(r);
       s += r.status == 503 ? 'F' : st.done ? 'o' : st.curl_exit == 28 ? 'S' : 'D';
     }

@@ -54,7 +54,7 @@ Answer read_answer(int status, const std::string& body, bool stream) {
     a.done = true;
     return a;
   }
-  for (const std::string& d : sse_payloads(body)) {
+  for (const std::string& d : sse_data(body)) {
     if (d == "[DONE]") {
       a.done = true;
       continue;
@@ -79,7 +79,7 @@ std::string chat(const std::string& model, const std::string& text, int max_toke
 }
 
 void control(const FakeUpstream& up, const json& behaviour) {
-  const HttpResult r = curl_request(up.url() + "/_control", behaviour.dump());
+  const CurlResult r = curl_request(up.url() + "/_control", behaviour.dump());
   ASSERT_EQ(r.status, 200) << r.body;
 }
 
@@ -105,8 +105,8 @@ struct Gateway {
   ServeProcess proc;
   std::string config_path, audit_path;
   bool start(const std::string& body) {
-    config_path = gateway_temp_path("gw.toml");
-    audit_path = gateway_temp_path("audit.jsonl");
+    config_path = temp_path("gw.toml");
+    audit_path = temp_path("audit.jsonl");
     std::ofstream(config_path) << "audit_log = \"" << audit_path << "\"\nhealth_interval = 0.2\n" << body;
     return proc.start_dhi({"gateway", "--config", config_path, "--port", "0"});
   }
@@ -120,7 +120,7 @@ struct Gateway {
 
 std::vector<json> audit_lines(const std::string& path, const std::string& type) {
   std::vector<json> out;
-  std::istringstream in(slurp(path));
+  std::istringstream in(read_text(path));
   std::string line;
   while (std::getline(in, line)) {
     json j = json::parse(line, nullptr, false);
@@ -138,7 +138,7 @@ class GatewayFakes : public ::testing::Test {
   }
   // The uninterrupted answer, from an upstream that never fails.
   std::string reference(const std::string& text, int max_tokens) {
-    const HttpResult r = curl_request(ref_.url() + "/v1/chat/completions", chat("m", text, max_tokens, false));
+    const CurlResult r = curl_request(ref_.url() + "/v1/chat/completions", chat("m", text, max_tokens, false));
     return read_answer(r.status, r.body, false).text;
   }
   FakeUpstream x_, y_, ref_;
@@ -152,7 +152,7 @@ TEST_F(GatewayFakes, MidStreamDropContinuesWithExactText) {
                        "[routing]\nhealth = 0\n"))
       << gw.proc.stderr_text();
   control(x_, {{"drop_after", 5}, {"times", 1}});
-  const HttpResult r = curl_request(gw.url() + "/v1/chat/completions", chat("r", "tell me", 20, true));
+  const CurlResult r = curl_request(gw.url() + "/v1/chat/completions", chat("r", "tell me", 20, true));
   const Answer a = read_answer(r.status, r.body, true);
   ASSERT_EQ(a.status, 200) << r.body;
   EXPECT_TRUE(a.error.is_null()) << a.error;
@@ -174,7 +174,7 @@ TEST_F(GatewayFakes, MidStreamDropContinuesWithExactText) {
 
   // Non-streaming clients get the same joined answer.
   control(x_, {{"drop_after", 3}, {"times", 1}});
-  const HttpResult n = curl_request(gw.url() + "/v1/chat/completions", chat("r", "tell me", 20, false));
+  const CurlResult n = curl_request(gw.url() + "/v1/chat/completions", chat("r", "tell me", 20, false));
   const Answer b = read_answer(n.status, n.body, false);
   ASSERT_EQ(b.status, 200) << n.body;
   EXPECT_EQ(b.text, reference("tell me", 20));
@@ -198,7 +198,7 @@ TEST_F(GatewayFakes, StallHitsTheIdleTimeoutAndContinues) {
                        "[alias]\nr = [\"x:m\", \"y:m\"]\n"))
       << gw.proc.stderr_text();
   control(x_, {{"stall_after", 4}, {"times", 1}});
-  const HttpResult r = curl_request(gw.url() + "/v1/chat/completions", chat("r", "a stall", 12, true));
+  const CurlResult r = curl_request(gw.url() + "/v1/chat/completions", chat("r", "a stall", 12, true));
   const Answer a = read_answer(r.status, r.body, true);
   ASSERT_EQ(a.status, 200) << r.body;
   EXPECT_TRUE(a.error.is_null()) << a.error;
@@ -216,7 +216,7 @@ TEST_F(GatewayFakes, FailureBeforeFirstTokenTriesTheNextAndOpensTheCircuit) {
       << gw.proc.stderr_text();
   control(x_, {{"fail_status", 500}});
   for (int i = 0; i < 3; ++i) {
-    const HttpResult r = curl_request(gw.url() + "/v1/chat/completions", chat("r", "q" + std::to_string(i), 6, i == 1));
+    const CurlResult r = curl_request(gw.url() + "/v1/chat/completions", chat("r", "q" + std::to_string(i), 6, i == 1));
     const Answer a = read_answer(r.status, r.body, i == 1);
     ASSERT_EQ(a.status, 200) << r.body;
     EXPECT_EQ(a.text, reference("q" + std::to_string(i), 6));
@@ -235,7 +235,7 @@ TEST_F(GatewayFakes, RecentFailuresMoveABackendDown) {
       << gw.proc.stderr_text();
   control(x_, {{"fail_status", 500}, {"times", 1}});
   for (int i = 0; i < 2; ++i) {
-    const HttpResult r = curl_request(gw.url() + "/v1/chat/completions", chat("r", "q", 4, false));
+    const CurlResult r = curl_request(gw.url() + "/v1/chat/completions", chat("r", "q", 4, false));
     ASSERT_EQ(r.status, 200) << r.body;
   }
   // x failed once: its failure rate (weight health = 1) puts y first next time.
@@ -249,7 +249,7 @@ TEST_F(GatewayFakes, NothingCanContinueEndsWithAnErrorEvent) {
       << gw.proc.stderr_text();
   control(x_, {{"drop_after", 3}});
   control(y_, {{"fail_status", 503}});
-  const HttpResult r = curl_request(gw.url() + "/v1/chat/completions", chat("r", "doomed", 10, true));
+  const CurlResult r = curl_request(gw.url() + "/v1/chat/completions", chat("r", "doomed", 10, true));
   const Answer a = read_answer(r.status, r.body, true);
   EXPECT_EQ(a.status, 200);
   EXPECT_TRUE(a.done);  // the stream is closed properly ...
@@ -259,7 +259,7 @@ TEST_F(GatewayFakes, NothingCanContinueEndsWithAnErrorEvent) {
   EXPECT_TRUE(a.finish_reason.empty());
   // Before any text, the same failure is an HTTP error.
   control(x_, {{"fail_status", 500}, {"drop_after", nullptr}});
-  const HttpResult e = curl_request(gw.url() + "/v1/chat/completions", chat("r", "doomed", 10, true));
+  const CurlResult e = curl_request(gw.url() + "/v1/chat/completions", chat("r", "doomed", 10, true));
   EXPECT_EQ(e.status, 502) << e.body;
   EXPECT_NE(e.body.find("all_backends_failed"), std::string::npos) << e.body;
 }
@@ -271,7 +271,7 @@ TEST_F(GatewayFakes, RedactsOnlyForExternalBackends) {
                        "[privacy]\ndetectors = [\"email\"]\non_detect = \"redact\"\n"))
       << gw.proc.stderr_text();
   for (const char* model : {"ext", "loc"}) {
-    const HttpResult r = curl_request(gw.url() + "/v1/chat/completions", chat(model, "write to ann@example.com", 4, false));
+    const CurlResult r = curl_request(gw.url() + "/v1/chat/completions", chat(model, "write to ann@example.com", 4, false));
     ASSERT_EQ(r.status, 200) << r.body;
   }
   const std::string xs = generations(x_)[0]["messages"][0]["content"];

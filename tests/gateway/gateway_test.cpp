@@ -60,7 +60,7 @@ Streamed parse_stream(const std::string& body) {
 
 std::vector<json> read_jsonl(const std::string& path) {
   std::vector<json> out;
-  std::istringstream in(read_file(path));
+  std::istringstream in(read_text(path));
   std::string line;
   while (std::getline(in, line)) {
     if (!line.empty()) out.push_back(json::parse(line));
@@ -200,7 +200,7 @@ TEST_F(GatewayNodes, FailoverBeforeFirstToken) {
   EXPECT_EQ(gw.proc.stop(), 0) << gw.proc.stderr_text();
   const auto log = gw.audit();
   const auto attempts = records(log, "attempt");
-  ASSERT_EQ(attempts.size(), 2u) << read_file(gw.audit_path);
+  ASSERT_EQ(attempts.size(), 2u) << read_text(gw.audit_path);
   EXPECT_EQ(attempts[0]["backend"], "broken");
   EXPECT_EQ(attempts[0]["outcome"], "error");
   EXPECT_NE(attempts[0]["error"].get<std::string>().find("404"), std::string::npos);
@@ -297,8 +297,8 @@ TEST_F(GatewayNodes, PrivacyLevelsAreEnforced) {
   const auto log = gw.audit();
   const auto requests = records(log, "request");
   const auto attempts = records(log, "attempt");
-  ASSERT_EQ(requests.size(), 5u) << read_file(gw.audit_path);
-  ASSERT_EQ(attempts.size(), 3u) << read_file(gw.audit_path);
+  ASSERT_EQ(requests.size(), 5u) << read_text(gw.audit_path);
+  ASSERT_EQ(attempts.size(), 3u) << read_text(gw.audit_path);
   EXPECT_EQ(attempts[0]["backend"], "spare");
   EXPECT_EQ(requests[0]["level_source"], "default");
   EXPECT_EQ(attempts[1]["backend"], "laptop");
@@ -309,7 +309,7 @@ TEST_F(GatewayNodes, PrivacyLevelsAreEnforced) {
   EXPECT_EQ(requests[2]["detectors"], json::array({"email"}));
   EXPECT_EQ(requests[2]["privacy_level"], "local");
   // The prompt text is not in the log unless include_text is on.
-  EXPECT_EQ(read_file(gw.audit_path).find("ann@example.com"), std::string::npos);
+  EXPECT_EQ(read_text(gw.audit_path).find("ann@example.com"), std::string::npos);
   auto report = policy::verify_audit_log(std::filesystem::path(gw.audit_path));
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->clean()) << report->to_json().dump();
@@ -395,7 +395,7 @@ TEST(GatewayKill, SigkillMidStreamContinuesOnAnotherNode) {
 
   gw.proc.stop();
   const auto attempts = records(gw.audit(), "attempt");
-  ASSERT_EQ(attempts.size(), 2u) << read_file(gw.audit_path);
+  ASSERT_EQ(attempts.size(), 2u) << read_text(gw.audit_path);
   EXPECT_EQ(attempts[0]["backend"], "laptop");
   EXPECT_NE(attempts[0]["outcome"], "ok");
   EXPECT_EQ(attempts[1]["backend"], "spare");

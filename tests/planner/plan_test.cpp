@@ -150,7 +150,10 @@ TEST(Place, MoreMemoryNeverMeansFewerGpuLayers) {
 }
 
 TEST(Calibration, RoundTripAndDerivedConstants) {
+  // Saving merges into an existing file: start from none (a recycled pid's
+  // leftover would add its runs).
   const std::string path = ::testing::TempDir() + "/dhi_cal_" + std::to_string(getpid()) + "/calibration.json";
+  std::remove(path.c_str());
   // Runs built from the speed model itself: 10 GB/s, 50 us per layer, 2 ns
   // per attention element, the tiny model at full bandwidth (measured at two
   // prompt lengths), the Q4_K one at 60%.

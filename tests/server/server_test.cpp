@@ -370,7 +370,7 @@ TEST(BenchServe, ReportsEveryConcurrencyLevel) {
   const std::string cmd = dhi_binary() + " bench-serve -m " + stories_model() +
                           " --ctx 128 --concurrency 1,3 --requests 2 -n 6 -p 5 --json >" + out_path + " 2>&1";
   const int status = std::system(cmd.c_str());
-  const std::string out = read_file(out_path);
+  const std::string out = read_text(out_path);
   std::remove(out_path.c_str());
   ASSERT_EQ(status, 0) << out;
   json j = json::parse(out, nullptr, false);
