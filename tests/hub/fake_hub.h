@@ -4,19 +4,14 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "hub/http.h"
+#include "support/process.h"
 
 namespace dhi::test {
 
@@ -28,31 +23,19 @@ class FakeHub {
 
   // `gated`: repository -> the token it requires.
   FakeHub(const std::vector<File>& files, const std::vector<std::pair<std::string, std::string>>& gated = {}) {
-    port_file_ = ::testing::TempDir() + "/fake_hub_port_" + std::to_string(getpid()) + "_" +
-                 std::to_string(counter()++);
-    std::filesystem::remove(port_file_);
+    port_file_ = temp_path("hub_port");
     std::vector<std::string> args = {"python3", std::string(DHI_TESTS_DIR) + "/hub/fake_hf_server.py", port_file_};
     for (const auto& [repo, token] : gated) args.insert(args.end(), {"--gated", repo, token});
     for (const File& f : files) args.insert(args.end(), {"--file", f.repo, f.path, f.local});
-    pid_ = fork();
-    if (pid_ == 0) {
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execvp("python3", argv.data());
-      _exit(127);
-    }
-    for (int i = 0; i < 200 && port_ == 0; ++i) {
+    const auto port_written = [&](const std::string&, const std::string&) {
       std::ifstream f(port_file_);
-      if (!(f >> port_)) std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    EXPECT_NE(port_, 0) << "the fake hub did not start";
+      return bool(f >> port_);
+    };
+    if (!child_.start(args) || !child_.wait_for(port_written, 5)) port_ = 0;
+    EXPECT_NE(port_, 0) << "the fake hub did not start: " << child_.stderr_text();
   }
   ~FakeHub() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
+    child_.stop();
     std::filesystem::remove(port_file_);
   }
   FakeHub(const FakeHub&) = delete;
@@ -73,10 +56,6 @@ class FakeHub {
   }
 
  private:
-  static int& counter() {
-    static int c = 0;
-    return c;
-  }
   std::string control(const std::string& what) {
     hub::HttpRequest req;
     req.url = endpoint() + "/_control/" + what;
@@ -85,7 +64,7 @@ class FakeHub {
     return r.ok() ? r->body : "{}";
   }
 
-  pid_t pid_ = -1;
+  ChildProcess child_;
   int port_ = 0;
   std::string port_file_;
 };
