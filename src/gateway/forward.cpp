@@ -113,6 +113,11 @@ void forward(const ForwardJob& job, Backends& backends, policy::AuditLog* audit,
   std::string reasons;  // per failed attempt, for the final error
   bool done = false;
   const bool chat = job.endpoint == server::Endpoint::ChatCompletions;
+  // Chat asks with "logprobs": true, legacy completions with a count of alternatives.
+  const auto asked = job.body.find("logprobs");
+  const bool keep_logprobs =
+      asked != job.body.end() && (chat ? asked->is_boolean() && asked->get<bool>() : asked->is_number_integer());
+  json logprobs;
 
   for (size_t c = 0; c < job.route.size() && !done; ++c) {
     const Candidate& cand = job.route[c];
@@ -133,6 +138,7 @@ void forward(const ForwardJob& job, Backends& backends, policy::AuditLog* audit,
     if (!b.api_key.empty()) call.headers.push_back("Authorization: Bearer " + b.api_key);
     call.body = server::dump(*body);
     call.chat = chat;
+    call.keep_logprobs = keep_logprobs;
     call.timeouts = b.timeouts;
     ++attempt_no;
     totals.backend = b.name;
@@ -142,7 +148,9 @@ void forward(const ForwardJob& job, Backends& backends, policy::AuditLog* audit,
           if (exchange.cancelled()) return false;
           so_far.reasoning += p.reasoning;
           so_far.content += p.content;
-          exchange.push(p);
+          Piece out{p.reasoning, p.content, nullptr};
+          if (!p.logprobs.is_null()) out.logprobs = append_logprobs(logprobs, p.logprobs);
+          exchange.push(std::move(out));
           return true;
         },
         [&] { return exchange.cancelled(); });
@@ -204,6 +212,7 @@ void forward(const ForwardJob& job, Backends& backends, policy::AuditLog* audit,
   }
   totals.reasoning = std::move(so_far.reasoning);
   totals.content = std::move(so_far.content);
+  totals.logprobs = std::move(logprobs);
   const bool started = !totals.content.empty() || !totals.reasoning.empty();
   const bool pass_through = failure && (failure->code == "cancelled" || (failure->code == "upstream_rejected" && !started));
   if (done && !failure) {

@@ -61,6 +61,7 @@ struct ForwardTotals {
   int failovers = 0;
   std::string backend;  // the one that finished (or last tried)
   std::string reasoning, content;
+  nlohmann::json logprobs;  // of the whole answer when the client asked for them, else null
   double cost = 0;
 };
 

@@ -70,7 +70,7 @@ struct Flight {
   }
   json piece_chunk(const Piece& p) const {
     json j = chunk_base();
-    json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
+    json choice = {{"index", 0}, {"logprobs", p.logprobs}, {"finish_reason", nullptr}};
     if (chat) {
       json delta = json::object();
       if (!p.reasoning.empty()) delta["reasoning_content"] = p.reasoning;
@@ -91,7 +91,7 @@ struct Flight {
     return j;
   }
   json response() const {
-    json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", totals.finish_reason}};
+    json choice = {{"index", 0}, {"logprobs", totals.logprobs}, {"finish_reason", totals.finish_reason}};
     if (chat) {
       json message = {{"role", "assistant"}, {"content", totals.content}};
       if (!totals.reasoning.empty()) message["reasoning_content"] = totals.reasoning;

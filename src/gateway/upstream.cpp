@@ -3,6 +3,7 @@
 #include "gateway/upstream.h"
 
 #include <chrono>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -35,7 +36,39 @@ std::string error_message(const std::string& body) {
   return body.substr(0, 300);
 }
 
+// Where the text after the last entry of a legacy logprobs object starts.
+int64_t end_offset(const json& lp) {
+  const json* offsets = lp.is_object() && lp.contains("text_offset") ? &lp["text_offset"] : nullptr;
+  const json* tokens = lp.is_object() && lp.contains("tokens") ? &lp["tokens"] : nullptr;
+  if (!offsets || !tokens || !offsets->is_array() || !tokens->is_array() || offsets->empty() ||
+      offsets->size() != tokens->size() || !offsets->back().is_number_integer() || !tokens->back().is_string())
+    return -1;
+  return offsets->back().get<int64_t>() + int64_t(tokens->back().get_ref<const std::string&>().size());
+}
+
 }  // namespace
+
+json append_logprobs(json& into, const json& add) {
+  if (!add.is_object()) return nullptr;
+  json placed = json::object();
+  for (const auto& [key, value] : add.items())
+    if (value.is_array()) placed[key] = value;
+  if (placed.empty()) return nullptr;
+  const int64_t base = end_offset(into);
+  if (json* offsets = placed.contains("text_offset") ? &placed["text_offset"] : nullptr;
+      base >= 0 && !offsets->empty() && (*offsets)[0].is_number_integer()) {
+    const int64_t first = (*offsets)[0].get<int64_t>();
+    for (json& o : *offsets)
+      if (o.is_number_integer()) o = base + (o.get<int64_t>() - first);
+  }
+  if (!into.is_object()) into = json::object();
+  for (const auto& [key, value] : placed.items()) {
+    json& list = into[key];
+    if (!list.is_array()) list = json::array();
+    list.insert(list.end(), value.begin(), value.end());
+  }
+  return placed;
+}
 
 Attempt run_attempt(const UpstreamCall& call, const std::function<bool(const Piece&)>& on_piece,
                     const std::function<bool()>& cancelled) {
@@ -46,6 +79,7 @@ Attempt run_attempt(const UpstreamCall& call, const std::function<bool(const Pie
   std::string error_body;
   SseParser parser;
   std::vector<std::string> events;
+  json pending_logprobs;  // of tokens whose text has not arrived yet
 
   auto handle_event = [&](const std::string& data) -> bool {
     if (data == "[DONE]") {
@@ -83,8 +117,10 @@ Attempt run_attempt(const UpstreamCall& call, const std::function<bool(const Pie
     if (auto lp = c.find("logprobs"); lp != c.end() && lp->is_object()) {
       const char* list = call.chat ? "content" : "tokens";
       if (auto l = lp->find(list); l != lp->end() && l->is_array()) a.logprob_tokens += int64_t(l->size());
+      if (call.keep_logprobs) append_logprobs(pending_logprobs, *lp);
     }
     if (piece.reasoning.empty() && piece.content.empty()) return true;
+    piece.logprobs = std::exchange(pending_logprobs, json());
     if (a.pieces++ == 0) a.first_token_ms = ms_since(start);
     last_piece = Clock::now();
     if (!on_piece(piece)) {
@@ -170,6 +206,13 @@ Attempt run_attempt(const UpstreamCall& call, const std::function<bool(const Pie
     return a;
   }
   a.outcome = Outcome::Completed;
+  // Entries with no text after them (an end-of-text token) end the answer;
+  // an attempt that fails drops them instead, as its continuation produces
+  // those tokens again.
+  if (!pending_logprobs.is_null() && !on_piece(Piece{"", "", std::move(pending_logprobs)})) {
+    a.outcome = Outcome::Cancelled;
+    a.error = "the client went away";
+  }
   return a;
 }
 

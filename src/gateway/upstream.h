@@ -12,16 +12,22 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "gateway/config.h"
 
 namespace dhi::gateway {
 
 enum class Outcome { Completed, HttpError, Transport, FirstTokenTimeout, IdleTimeout, Dropped, ErrorEvent, Cancelled };
 
-// Text produced by one upstream event (either part may be empty).
+// Text produced by one upstream event (either part may be empty), and when
+// the client asked for them the logprobs of its tokens: the choice's object as
+// the upstream sent it (chat: {"content": [entries]}; legacy completions:
+// parallel arrays), null otherwise.
 struct Piece {
   std::string reasoning;
   std::string content;
+  nlohmann::json logprobs;
 };
 
 struct UpstreamCall {
@@ -29,6 +35,7 @@ struct UpstreamCall {
   std::vector<std::string> headers;  // "Name: value" (Authorization, Content-Type)
   std::string body;                  // JSON
   bool chat = true;                  // chat deltas, else legacy completions text
+  bool keep_logprobs = false;        // pieces carry the upstream's logprobs
   Timeouts timeouts;
 };
 
@@ -45,6 +52,12 @@ struct Attempt {
   std::string finish_reason;
   double first_token_ms = -1, latency_ms = 0;
 };
+
+// Appends logprobs object `add` to `into` (null: none yet), array by array,
+// and returns `add` as appended: legacy completions' text_offset continues
+// from the text already in `into`, so the pieces of a completion continued on
+// another upstream read as one. Non-array members of `add` are ignored.
+nlohmann::json append_logprobs(nlohmann::json& into, const nlohmann::json& add);
 
 // Runs the call; `on_piece` gets each piece of text as it arrives and returns
 // false when the client went away; `cancelled` is polled while waiting.

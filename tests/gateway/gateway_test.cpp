@@ -28,6 +28,7 @@ struct Streamed {
   json usage;
   std::string id;
   int chunks = 0;
+  json logprobs;  // the chunks' chat logprobs entries, in order (null: none came)
 };
 
 Streamed parse_stream(const std::string& body) {
@@ -47,6 +48,8 @@ Streamed parse_stream(const std::string& body) {
     if (j.contains("usage") && j["usage"].is_object()) s.usage = j["usage"];
     if (!j.contains("choices") || j["choices"].empty()) continue;
     const json& c = j["choices"][0];
+    if (c.contains("logprobs") && c["logprobs"].is_object())
+      for (const json& e : c["logprobs"]["content"]) s.logprobs.push_back(e);
     if (c.contains("delta")) {
       s.reasoning += c["delta"].value("reasoning_content", "");
       s.content += c["delta"].value("content", "");
@@ -180,6 +183,47 @@ TEST_F(GatewayNodes, ForwardsChatStreamingAndNot) {
   EXPECT_NE(metrics.body.find("dhi_gateway_backend_requests_total{backend=\"laptop\"} 3"), std::string::npos)
       << metrics.body;
   EXPECT_NE(metrics.body.find("dhi_gateway_backend_latency_seconds_count{backend=\"laptop\"} 3"), std::string::npos);
+}
+
+// Logprobs a client asks for come through as the node sent them, streamed or
+// not, on both endpoints; the ones the gateway asks nodes for on its own (to
+// count tokens) never reach a client that did not ask.
+TEST_F(GatewayNodes, LogprobsPassThroughOnlyWhenAsked) {
+  GatewayRun gw;
+  ASSERT_TRUE(gw.start(node_backend("laptop", a_->url(), "local") + "[alias]\nreasoning = [\"laptop:r1\"]\n"))
+      << gw.proc.stderr_text();
+  auto with_logprobs = [](const std::string& model, bool stream) {
+    json b = json::parse(chat_body(model, "Say hi", 12, stream));
+    b["logprobs"] = true;
+    b["top_logprobs"] = 2;
+    return b.dump();
+  };
+  const CurlResult direct = post(a_->url() + "/v1/chat/completions", with_logprobs("r1", false));
+  ASSERT_EQ(direct.status, 200) << direct.body;
+  const json expected = json::parse(direct.body)["choices"][0]["logprobs"];
+  ASSERT_EQ(expected["content"].size(), 12u) << expected;
+
+  const CurlResult r = post(gw.url() + "/v1/chat/completions", with_logprobs("reasoning", false));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["choices"][0]["logprobs"], expected);
+  const Streamed st = parse_stream(post(gw.url() + "/v1/chat/completions", with_logprobs("reasoning", true), "-N").body);
+  EXPECT_TRUE(st.done);
+  EXPECT_EQ(st.logprobs, expected["content"]);
+
+  // Not asked: null everywhere, though the node was asked for them.
+  const CurlResult plain = post(gw.url() + "/v1/chat/completions", chat_body("reasoning", "Say hi", 12, false));
+  EXPECT_TRUE(json::parse(plain.body)["choices"][0]["logprobs"].is_null()) << plain.body;
+  const Streamed plain_st = parse_stream(post(gw.url() + "/v1/chat/completions", chat_body("reasoning", "Say hi", 12, true), "-N").body);
+  EXPECT_TRUE(plain_st.done);
+  EXPECT_TRUE(plain_st.logprobs.is_null()) << plain_st.logprobs;
+
+  // Legacy completions: the parallel arrays, text_offset included.
+  const json cb = {{"model", "r1"}, {"prompt", "Once upon"}, {"max_tokens", 8}, {"temperature", 0}, {"logprobs", 1}};
+  const json dc = json::parse(post(a_->url() + "/v1/completions", cb.dump()).body);
+  const CurlResult gc = post(gw.url() + "/v1/completions", cb.dump());
+  ASSERT_EQ(gc.status, 200) << gc.body;
+  ASSERT_EQ(dc["choices"][0]["logprobs"]["tokens"].size(), 8u) << dc;
+  EXPECT_EQ(json::parse(gc.body)["choices"][0]["logprobs"], dc["choices"][0]["logprobs"]);
 }
 
 TEST_F(GatewayNodes, FailoverBeforeFirstToken) {
@@ -365,7 +409,13 @@ TEST(GatewayKill, SigkillMidStreamContinuesOnAnotherNode) {
       << gw.proc.stderr_text();
 
   const int kTokens = 300;
-  const CurlResult direct = post(b.url() + "/v1/chat/completions", chat_body("r1", "Tell a story", kTokens, false));
+  // With logprobs: the continued answer's entries must be the uninterrupted one's.
+  auto story = [&](const std::string& model, bool stream) {
+    json body = json::parse(chat_body(model, "Tell a story", kTokens, stream));
+    body["logprobs"] = true;
+    return body.dump();
+  };
+  const CurlResult direct = post(b.url() + "/v1/chat/completions", story("r1", false));
   ASSERT_EQ(direct.status, 200) << direct.body;
   const json d = json::parse(direct.body);
   const std::string expected = d["choices"][0]["message"].value("reasoning_content", "") +
@@ -379,8 +429,8 @@ TEST(GatewayKill, SigkillMidStreamContinuesOnAnotherNode) {
 
   int seen = 0;
   bool killed = false;
-  const std::string body = stream_curl(gw.url() + "/v1/chat/completions",
-                                       chat_body("reasoning", "Tell a story", kTokens, true), [&](const std::string& l) {
+  const std::string body = stream_curl(gw.url() + "/v1/chat/completions", story("reasoning", true),
+                                       [&](const std::string& l) {
                                          if (l.rfind("data: {", 0) == 0 && ++seen == 4 && !killed) {
                                            a.stop(SIGKILL);
                                            killed = true;
@@ -392,6 +442,14 @@ TEST(GatewayKill, SigkillMidStreamContinuesOnAnotherNode) {
   EXPECT_TRUE(st.error.is_null()) << st.error;
   EXPECT_EQ(st.reasoning + st.content, expected);
   EXPECT_EQ(st.usage["completion_tokens"], d["usage"]["completion_tokens"]);
+  // The same tokens; the log-probabilities to float tolerance, as the
+  // continuation computed the first part's in one batch, not token by token.
+  const json& want = d["choices"][0]["logprobs"]["content"];
+  ASSERT_EQ(st.logprobs.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(st.logprobs[i]["token"], want[i]["token"]) << i;
+    EXPECT_NEAR(st.logprobs[i]["logprob"].get<double>(), want[i]["logprob"].get<double>(), 1e-3) << i;
+  }
 
   gw.proc.stop();
   const auto attempts = records(gw.audit(), "attempt");
