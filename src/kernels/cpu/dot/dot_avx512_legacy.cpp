@@ -411,71 +411,28 @@ void f16_group_decode(int64_t n, const uint8_t* group, const uint8_t* x, float* 
 }
 
 // Prefill: each group's 16 rows are copied back into the file's row layout
-// (one 16-byte unit per row and column, into a buffer in L1/L2) and multiplied
-// by the row kernel's register tiles (FloatTile<F16W>), so the results are the
-// row kernel's to the bit (each output is one micro-kernel's sum over the same
-// row bytes, whatever the tiling) and the speed is its speed less the copy.
+// (one 16-byte unit per row and column, in L1/L2) and multiplied by the row
+// kernel, so the results are the row kernel's to the bit and the speed is its
+// speed less the copy, which a call's token tile (16 to 80 tokens) amortises.
 // Tiles read straight from the groups (512-bit row pairs x 6 tokens, 256-bit
-// 4-row tiles, with and without L1-sized column slices) all ran slower.
-//
-// The copy reads its group from DRAM (matmul's row chunks outgrow L2), where
-// the file layout's row kernel overlaps that read with its arithmetic by
-// prefetching the next tile's rows. So between the micro-kernel calls on a
-// group, the bytes ~kF16PrefetchAhead further on in the call's groups are
-// prefetched, a few lines per call: the next groups' copies then read L1/L2.
-// Past the call's last group the prefetches wrap to its first, which the
-// caller's next token tile copies first. At most kF16PrefetchLines a call:
-// with 16-token calls on 8960-wide rows (ffn_down), bursts of ~280 prefetches
-// per call ran 20-25% slower than none, and the hardware prefetchers follow
-// the sequential copy there; on 1536-wide rows with 64 tokens, ~12 lines a
-// call took the copy from 88 to 97 GFLOP/s on one thread (file layout ~100).
-using F16RowTiles = TileTable<FloatTile<F16W>::template Micro, kFloatR, kFloatT>;
-constexpr size_t kF16Column = size_t(kInterleaveRows) * 16;  // 8 halves of 16 rows
-constexpr size_t kF16PrefetchAhead = 96 * 1024;
-constexpr size_t kF16PrefetchLines = 16;
+// 4-row tiles, with and without L1-sized column slices) all ran ~10% below
+// the row kernel.
+constexpr DotKernel kF16Rows = float_kernel<F16W>();
+constexpr size_t kPrefillUnpackBytes = 256 * 1024;  // unpacked rows per call: a quarter of Zen 4's L2
 
 void f16_unpack_group(int64_t n, const uint8_t* group, uint8_t* rows) {
   const int64_t n8 = n & ~int64_t(7);
-  const size_t row_bytes = 2 * size_t(n);
+  const size_t row_bytes = 2 * size_t(n), column = size_t(kInterleaveRows) * 16;
   for (int64_t c = 0; c < n8 / 8; ++c) {
-    const uint8_t* col = group + size_t(c) * kF16Column;
+    const uint8_t* col = group + size_t(c) * column;
     for (int r = 0; r < int(kInterleaveRows); ++r)
       _mm_storeu_si128(reinterpret_cast<__m128i*>(rows + size_t(r) * row_bytes + 16 * size_t(c)),
                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(col + 16 * r)));
   }
   const size_t tail_bytes = 2 * size_t(n - n8);
-  const uint8_t* tails = group + size_t(n8 / 8) * kF16Column;
+  const uint8_t* tails = group + size_t(n8 / 8) * column;
   for (int r = 0; r < int(kInterleaveRows) && tail_bytes; ++r)
     std::memcpy(rows + size_t(r) * row_bytes + 2 * size_t(n8), tails + size_t(r) * tail_bytes, tail_bytes);
-}
-
-void f16_prefill_groups(int64_t n, const uint8_t* w, int64_t n_groups, const void* act, size_t act_stride,
-                        int64_t n_tokens, float* out, size_t out_stride) {
-  const size_t row_bytes = 2 * size_t(n), group_bytes = size_t(kInterleaveRows) * row_bytes;
-  thread_local std::vector<uint8_t> rows;
-  rows.resize(group_bytes);
-  const size_t span = size_t(n_groups) * group_bytes;  // the call's groups
-  const size_t ahead = std::min(kF16PrefetchAhead, span);
-  const int64_t token_tiles = (n_tokens + kFloatT - 1) / kFloatT;
-  const size_t calls = size_t(kInterleaveRows / kFloatR * token_tiles);  // micro-kernel calls per group
-  const size_t per_call = std::min(kF16PrefetchLines, (group_bytes / 64 + calls - 1) / calls);
-  for (int64_t g = 0; g < n_groups; ++g) {
-    f16_unpack_group(n, w + size_t(g) * group_bytes, rows.data());
-    size_t at = (size_t(g) * group_bytes + ahead) % span;  // the next byte to prefetch, from w
-    for (int64_t r0 = 0; r0 < kInterleaveRows; r0 += kFloatR) {
-      const GemmArgs a{n, rows.data() + size_t(r0) * row_bytes, row_bytes, static_cast<const uint8_t*>(act),
-                       act_stride, out + size_t(g * kInterleaveRows + r0), out_stride};
-      for (int64_t t0 = 0; t0 < n_tokens; t0 += kFloatT) {
-        for (size_t i = 0; i < per_call; ++i) {
-          _mm_prefetch(reinterpret_cast<const char*>(w + at), _MM_HINT_T0);
-          at += 64;
-          if (at >= span) at -= span;
-        }
-        const int64_t tt = std::min<int64_t>(kFloatT, n_tokens - t0);
-        F16RowTiles::table[size_t((kFloatR - 1) * kFloatT + (tt - 1))](a, 0, t0);
-      }
-    }
-  }
 }
 
 // gemm_interleaved (dot.h) for F16.
@@ -488,11 +445,22 @@ void f16_gemm_groups(int64_t n, const void* w, int64_t n_groups, const void* act
       f16_group_decode(n, wb + size_t(g) * group_bytes, static_cast<const uint8_t*>(act), out + size_t(g) * kInterleaveRows);
     return;
   }
-  f16_prefill_groups(n, wb, n_groups, act, act_stride, n_tokens, out, out_stride);
+  // As many groups per row-kernel call as fit in kPrefillUnpackBytes: every
+  // call reads the token tile's activations again, so calls of one group each
+  // would read them 16 rows at a time.
+  const int64_t per_call = std::max<int64_t>(1, int64_t(kPrefillUnpackBytes / group_bytes));
+  thread_local std::vector<uint8_t> rows;
+  rows.resize(size_t(std::min(per_call, n_groups)) * group_bytes);
+  for (int64_t g0 = 0; g0 < n_groups; g0 += per_call) {
+    const int64_t g1 = std::min(n_groups, g0 + per_call);
+    for (int64_t g = g0; g < g1; ++g) f16_unpack_group(n, wb + size_t(g) * group_bytes, rows.data() + size_t(g - g0) * group_bytes);
+    kF16Rows.gemm(n, rows.data(), 2 * size_t(n), (g1 - g0) * kInterleaveRows, act, act_stride, n_tokens,
+                  out + size_t(g0) * kInterleaveRows, out_stride);
+  }
 }
 
 constexpr DotKernel kF16Groups = [] {
-  DotKernel k = float_kernel<F16W>();
+  DotKernel k = kF16Rows;
   k.gemm_interleaved = f16_gemm_groups;
   return k;
 }();
