@@ -96,17 +96,22 @@ std::vector<uint8_t> laid_out(std::vector<uint8_t> w, TensorType t, Shape s, ker
 
 void bm_matmul(benchmark::State& state, TensorType t, Shape s, int64_t n_tok, int n_threads,
                kernels::cpu::WeightLayout layout) {
-  const std::vector<uint8_t> w = laid_out(random_matrix(t, s.n_rows, s.n_cols, 1), t, s, layout);
+  const std::vector<uint8_t> laid = laid_out(random_matrix(t, s.n_rows, s.n_cols, 1), t, s, layout);
+  // The interleaved matrix on huge pages where the system grants them, as the
+  // model loader places it (the advice must come before the first write).
+  const std::unique_ptr<uint8_t[]> w(new uint8_t[laid.size()]);
+  if (layout == kernels::cpu::WeightLayout::Interleaved) advise_huge_pages(w.get(), laid.size());
+  std::memcpy(w.get(), laid.data(), laid.size());
   const std::vector<float> x = random_activations(s.n_cols * n_tok, 2);
   std::vector<float> y(static_cast<size_t>(s.n_rows * n_tok));
   ThreadPool pool(n_threads);
-  const kernels::cpu::WeightMatrix wm{w.data(), t, s.n_cols, s.n_rows, *row_bytes(t, uint64_t(s.n_cols)), layout};
+  const kernels::cpu::WeightMatrix wm{w.get(), t, s.n_cols, s.n_rows, *row_bytes(t, uint64_t(s.n_cols)), layout};
   for (auto _ : state) {
     kernels::cpu::matmul(pool, wm, x.data(), n_tok, y.data());
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
-  set_counters(state, w.size(), s, n_tok);
+  set_counters(state, laid.size(), s, n_tok);
 }
 
 void bm_decode_dram(benchmark::State& state, TensorType t, Shape s, int n_threads, kernels::cpu::WeightLayout layout) {
