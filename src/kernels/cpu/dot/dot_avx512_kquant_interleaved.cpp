@@ -128,18 +128,27 @@ inline Byte* q6k_line(Byte* col, int h, int i, int slot) {
 }
 
 // The 6-bit values of line triple (h, i), as bytes 0..63: u[m] holds element
-// run m (low nibble from the ql lines, high bit pair from the qh line).
+// run m (low nibble from the ql lines, high bit pair from the qh line). Each
+// u is one vpternlogd bit select (bits 0-3 from the ql side, 4-7 from the qh
+// side) of operands that need no mask of their own: the qh line masked once
+// to bit pairs 0 and 2 (0x33) or 1 and 3 (0xcc) and shifted in 16-bit lanes
+// has bits 6-7 zero and junk only in bits 0-3, which the select drops, as it
+// drops bits 4-7 of the ql side. 11 vector operations instead of 13 (with the
+// masks on every term): the L2-resident Q6_K decode rate rose from 33-42 to
+// 47-57 GB/s on one Zen 4 core (decode_l2/Q6_K).
 inline void q6k_unpack(const uint8_t* col, int h, int i, __m512i u[4]) {
-  const __m512i m0f = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
-  // (a & 0x0f) | b for b without low bits: vpternlogd with c = 0x0f.
-  const auto merge = [&](__m512i a, __m512i bits) { return _mm512_ternarylogic_epi32(a, bits, m0f, 0xec); };
+  const __m512i mhi = _mm512_set1_epi8(char(0xf0));
+  // mhi ? bits : lo, bit by bit.
+  const auto pick = [&](__m512i lo, __m512i bits) { return _mm512_ternarylogic_epi32(mhi, bits, lo, 0xca); };
   const __m512i hb = load512(q6k_line(col, h, i, 0));
   const __m512i la = load512(q6k_line(col, h, i, 1));
   const __m512i lb = load512(q6k_line(col, h, i, 2));
-  u[0] = merge(la, _mm512_and_si512(_mm512_slli_epi16(hb, 4), m30));
-  u[1] = merge(lb, _mm512_and_si512(_mm512_slli_epi16(hb, 2), m30));
-  u[2] = merge(_mm512_srli_epi16(la, 4), _mm512_and_si512(hb, m30));
-  u[3] = merge(_mm512_srli_epi16(lb, 4), _mm512_and_si512(_mm512_srli_epi16(hb, 2), m30));
+  const __m512i h02 = _mm512_and_si512(hb, _mm512_set1_epi8(0x33));
+  const __m512i h13 = _mm512_and_si512(hb, _mm512_set1_epi8(char(0xcc)));
+  u[0] = pick(la, _mm512_slli_epi16(h02, 4));
+  u[1] = pick(lb, _mm512_slli_epi16(h13, 2));
+  u[2] = pick(_mm512_srli_epi16(la, 4), h02);
+  u[3] = pick(_mm512_srli_epi16(lb, 4), _mm512_srli_epi16(h13, 2));
 }
 
 template <int T>
