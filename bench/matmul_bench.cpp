@@ -13,6 +13,10 @@
 //   decode_dram/<type>/<shape>/threads:<t>        matmul of one token, each
 //       iteration on the next of enough copies of the matrix (>= 512 MB) that
 //       the weights come from memory, as in a real decode step, not from L3.
+//   decode_l2/<type>/<shape>                      the interleaved decode kernel
+//       (one token, one thread) over the first kL2Groups groups of the matrix
+//       again and again: the weights stay in L2, so this is the kernel's
+//       compute rate, the other term of a decode step beside memory.
 // Counters: weight bytes read per second (bytes_per_second; the decode roofline
 // is the machine's read bandwidth) and FLOP/s (2 per weight per token).
 //   kernels_matmul_bench --benchmark_format=json [--benchmark_filter=Q4_K]
@@ -33,6 +37,7 @@
 #include "core/mapped_file.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu/dot/dot.h"
+#include "kernels/cpu/dot/interleave.h"
 #include "kernels/cpu/dot/isa.h"
 #include "kernels/cpu/ops.h"
 
@@ -140,6 +145,24 @@ void bm_decode_dram(benchmark::State& state, TensorType t, Shape s, int n_thread
   set_counters(state, first.size(), s, 1);
 }
 
+void bm_decode_l2(benchmark::State& state, const kernels::cpu::DotKernel* k, TensorType t, Shape s) {
+  // 8 groups of 16 rows: 110 KB (Q4_K) to 161 KB (Q6_K) of 1536 columns, in a
+  // 1 MB L2 with room for the activations.
+  constexpr int64_t kL2Groups = 8;
+  const int64_t rows = kL2Groups * kernels::cpu::kInterleaveRows;
+  const Shape sub{s.name, s.n_cols, rows};
+  const std::vector<uint8_t> w =
+      laid_out(random_matrix(t, rows, s.n_cols, 1), t, sub, kernels::cpu::WeightLayout::Interleaved);
+  const std::vector<uint8_t> act = kernel_activations(*k, s.n_cols, 1);
+  std::vector<float> y(static_cast<size_t>(rows));
+  for (auto _ : state) {
+    k->gemm_interleaved(s.n_cols, w.data(), kL2Groups, act.data(), act.size(), 1, y.data(), size_t(rows));
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, w.size(), sub, 1);
+}
+
 void bm_dot_gemm(benchmark::State& state, const kernels::cpu::DotKernel* k, TensorType t, Shape s, int64_t n_tok) {
   const std::vector<uint8_t> w = random_matrix(t, s.n_rows, s.n_cols, 1);
   const uint64_t act_bytes = act_row_bytes(*k, s.n_cols);
@@ -209,6 +232,12 @@ int main(int argc, char** argv) {
                 ->Unit(benchmark::kMicrosecond)
                 ->UseRealTime();
             if (max_threads == 1) break;
+          }
+          if (n_tok == 1 && layout == WeightLayout::Interleaved) {
+            const std::string name = "decode_l2/" + tn + "/" + s.name;
+            benchmark::RegisterBenchmark(name.c_str(), bench::bm_decode_l2, kernels::cpu::dot_kernel(t, isa), t, s)
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
           }
           if (n_tok == 1) {
             for (int threads : {1, max_threads}) {
