@@ -36,14 +36,23 @@ std::string error_message(const std::string& body) {
   return body.substr(0, 300);
 }
 
+// A text offset from an upstream, or -1 when it is not a plausible one (the
+// bound keeps the arithmetic on untrusted numbers far from overflow).
+int64_t text_offset(const json& o) {
+  constexpr int64_t kMaxOffset = int64_t(1) << 40;
+  if (o.is_number_unsigned()) return o.get<uint64_t>() <= uint64_t(kMaxOffset) ? o.get<int64_t>() : -1;
+  if (o.is_number_integer()) return o.get<int64_t>() >= 0 && o.get<int64_t>() <= kMaxOffset ? o.get<int64_t>() : -1;
+  return -1;
+}
+
 // Where the text after the last entry of a legacy logprobs object starts.
 int64_t end_offset(const json& lp) {
   const json* offsets = lp.is_object() && lp.contains("text_offset") ? &lp["text_offset"] : nullptr;
   const json* tokens = lp.is_object() && lp.contains("tokens") ? &lp["tokens"] : nullptr;
   if (!offsets || !tokens || !offsets->is_array() || !tokens->is_array() || offsets->empty() ||
-      offsets->size() != tokens->size() || !offsets->back().is_number_integer() || !tokens->back().is_string())
+      offsets->size() != tokens->size() || text_offset(offsets->back()) < 0 || !tokens->back().is_string())
     return -1;
-  return offsets->back().get<int64_t>() + int64_t(tokens->back().get_ref<const std::string&>().size());
+  return text_offset(offsets->back()) + int64_t(tokens->back().get_ref<const std::string&>().size());
 }
 
 }  // namespace
@@ -56,10 +65,10 @@ json append_logprobs(json& into, const json& add) {
   if (placed.empty()) return nullptr;
   const int64_t base = end_offset(into);
   if (json* offsets = placed.contains("text_offset") ? &placed["text_offset"] : nullptr;
-      base >= 0 && !offsets->empty() && (*offsets)[0].is_number_integer()) {
-    const int64_t first = (*offsets)[0].get<int64_t>();
+      offsets && base >= 0 && !offsets->empty() && text_offset((*offsets)[0]) >= 0) {
+    const int64_t first = text_offset((*offsets)[0]);
     for (json& o : *offsets)
-      if (o.is_number_integer()) o = base + (o.get<int64_t>() - first);
+      if (text_offset(o) >= 0) o = base + (text_offset(o) - first);
   }
   if (!into.is_object()) into = json::object();
   for (const auto& [key, value] : placed.items()) {

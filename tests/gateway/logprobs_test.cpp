@@ -2,6 +2,8 @@
 // upstreams (a continuation), joined into one object as a client reads it.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+
 #include <nlohmann/json.hpp>
 
 #include "gateway/upstream.h"
@@ -54,6 +56,15 @@ TEST(AppendLogprobs, WhatIsNotAnObjectOfArraysAddsNothing) {
   // Offsets that cannot be followed (missing tokens, mismatched lengths) stay as sent.
   append_logprobs(all, {{"text_offset", {0, 1}}});
   EXPECT_EQ(append_logprobs(all, legacy({"z"}, {5}))["text_offset"], json({5}));
+  // So do absurd ones, in either object (no arithmetic on them).
+  json big;
+  append_logprobs(big, legacy({"a"}, {INT64_MAX}));
+  EXPECT_EQ(append_logprobs(big, legacy({"b"}, {3}))["text_offset"], json({3}));
+  json fine;
+  append_logprobs(fine, legacy({"a"}, {0}));
+  json odd = legacy({"b", "c"}, {0, 1});
+  odd["text_offset"] = json::array({INT64_MIN, UINT64_MAX});
+  EXPECT_EQ(append_logprobs(fine, odd)["text_offset"], odd["text_offset"]);
 }
 
 }  // namespace
