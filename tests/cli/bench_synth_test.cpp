@@ -126,7 +126,7 @@ TEST(SynthWriter, BytesDependOnSeedNotThreads) {
   const std::string a = write_small(*vocab, TensorType::Q4_K, 3, 1, "a.gguf");
   const std::string b = write_small(*vocab, TensorType::Q4_K, 3, 2, "b.gguf");
   const std::string c = write_small(*vocab, TensorType::Q4_K, 4, 2, "c.gguf");
-  const std::string ba = read_file(a), bb = read_file(b), bc = read_file(c);
+  const std::string ba = read_text(a), bb = read_text(b), bc = read_text(c);
   EXPECT_GT(ba.size(), 1000000u);
   EXPECT_EQ(ba, bb);
   EXPECT_EQ(ba.size(), bc.size());
@@ -166,7 +166,7 @@ TEST(GgufStreamWriter, SameBytesAsTheInMemoryWriter) {
   ASSERT_TRUE(size.ok()) << size.error().message;
   const std::vector<uint8_t> expected = mem.to_bytes();
   EXPECT_EQ(*size, expected.size());
-  const std::string got = read_file(path);
+  const std::string got = read_text(path);
   EXPECT_EQ(got, std::string(expected.begin(), expected.end()));
   std::remove(path.c_str());
 }

@@ -16,7 +16,7 @@ std::string stories() { return shared_dir() + "/models/stories260K.gguf"; }
 std::string stories_qwen2() { return shared_dir() + "/models/stories260K-qwen2.gguf"; }
 
 nlohmann::json golden() {
-  return nlohmann::json::parse(read_file(shared_dir() + "/models/stories260K.golden.json"));
+  return nlohmann::json::parse(read_text(shared_dir() + "/models/stories260K.golden.json"));
 }
 
 std::string temp_path(const std::string& name) { return ::testing::TempDir() + "/" + name; }
@@ -142,7 +142,7 @@ TEST(CliErrors, WrongMagicAndTruncation) {
   write_bytes(bad, "NOTAGGUFFILE at all, just some text");
   expect_clean_failure(run_dhi("run -m " + bad + " -p hi"), "magic");
 
-  std::string full = read_file(stories());
+  std::string full = read_text(stories());
   for (size_t len : {size_t(3), size_t(100), size_t(5000), full.size() / 2, full.size() - 1}) {
     std::string cut = temp_path("dhi_truncated.gguf");
     write_bytes(cut, full.substr(0, len));

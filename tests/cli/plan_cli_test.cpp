@@ -96,7 +96,7 @@ TEST(CliPlan, BenchCalibrationFeedsThePlan) {
   ASSERT_EQ(b.exit_code, 0) << b.err;
   const nlohmann::json bj = nlohmann::json::parse(b.out);
   EXPECT_EQ(bj["calibration"]["path"], cal);
-  const nlohmann::json file = nlohmann::json::parse(read_file(cal));
+  const nlohmann::json file = nlohmann::json::parse(read_text(cal));
   EXPECT_EQ(file["bandwidth_gbs"], 10.0);
   ASSERT_EQ(file["runs"].size(), 1u);
   EXPECT_EQ(file["runs"][0]["weight_type"], "F32");
@@ -142,7 +142,7 @@ MeasuredRun measure_dhi(const std::vector<std::string>& args) {
     m.exit_code = WEXITSTATUS(status);
     m.peak_rss = uint64_t(usage.ru_maxrss) * 1024;  // Linux reports KiB
   }
-  m.out = read_file(out_path);
+  m.out = read_text(out_path);
   std::remove(out_path.c_str());
   return m;
 }

@@ -36,7 +36,7 @@ std::string sha256_of(const std::string& bytes) {
 }
 
 nlohmann::json golden_case() {
-  return nlohmann::json::parse(read_file(shared_dir() + "/models/stories260K.golden.json"))["cases"][0];
+  return nlohmann::json::parse(read_text(shared_dir() + "/models/stories260K.golden.json"))["cases"][0];
 }
 
 std::vector<FakeHub::File> hub_files() {
@@ -80,17 +80,17 @@ TEST_F(PullTest, PullStoresTheExactBytesInTheHubCacheLayout) {
   FakeHub hub(hub_files());
   auto r = run_dhi_env(env(hub.endpoint()), std::string("pull hf://") + kRepo + "/tiny-Q8_0.gguf");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::string source = read_file(stories());
+  const std::string source = read_text(stories());
   const std::string sha = sha256_of(source);
   const std::string dir = repo_dir(kRepo);
   const std::string snapshot = dir + "/snapshots/" + kCommit + "/tiny-Q8_0.gguf";
-  EXPECT_EQ(read_file(snapshot), source);
+  EXPECT_EQ(read_text(snapshot), source);
   // As huggingface_hub writes it: a relative link to the blob named by its sha256,
   // and refs/main holding the commit without a newline.
   EXPECT_TRUE(fs::is_symlink(snapshot));
   EXPECT_EQ(fs::read_symlink(snapshot).string(), "../../blobs/" + sha);
-  EXPECT_EQ(read_file(dir + "/blobs/" + sha), source);
-  EXPECT_EQ(read_file(dir + "/refs/main"), kCommit);
+  EXPECT_EQ(read_text(dir + "/blobs/" + sha), source);
+  EXPECT_EQ(read_text(dir + "/refs/main"), kCommit);
   EXPECT_FALSE(fs::exists(dir + "/blobs/" + sha + ".incomplete"));
   EXPECT_NE(r.out.find(snapshot), std::string::npos) << r.out;
   // The body came from the "CDN" host the resolve endpoint redirected to.
@@ -153,7 +153,7 @@ TEST_F(PullTest, RepositoryAndQuantPicksTheFileFromTheTree) {
   FakeHub hub(hub_files());
   auto r = run_dhi_env(env(hub.endpoint()), std::string("pull ") + kRepo + ":q4_k_m");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(read_file(repo_dir(kRepo) + "/snapshots/" + kCommit + "/tiny-Q4_K_M.gguf"), read_file(stories_qwen2()));
+  EXPECT_EQ(read_text(repo_dir(kRepo) + "/snapshots/" + kCommit + "/tiny-Q4_K_M.gguf"), read_text(stories_qwen2()));
   bool listed = false;
   const nlohmann::json stats = hub.stats();
   for (const auto& req : stats["requests"])
@@ -166,8 +166,8 @@ TEST_F(PullTest, ConnectionCutHalfWayIsResumedWithRange) {
   hub.set_mode("cut-once");
   auto r = run_dhi_env(env(hub.endpoint()), std::string("pull hf://") + kRepo + "/tiny-Q8_0.gguf");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::string source = read_file(stories());
-  EXPECT_EQ(read_file(repo_dir(kRepo) + "/snapshots/" + kCommit + "/tiny-Q8_0.gguf"), source);
+  const std::string source = read_text(stories());
+  EXPECT_EQ(read_text(repo_dir(kRepo) + "/snapshots/" + kCommit + "/tiny-Q8_0.gguf"), source);
   auto gets = hub.cdn_gets();
   ASSERT_EQ(gets.size(), 2u);
   EXPECT_EQ(gets[0]["range"], "");
@@ -182,7 +182,7 @@ TEST_F(PullTest, ConnectionThatKeepsFailingKeepsThePartialFile) {
   auto r = run_dhi_env(env(hub.endpoint()), std::string("pull hf://") + kRepo + "/tiny-Q8_0.gguf");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("run again to resume"), std::string::npos) << r.err;
-  const std::string source = read_file(stories());
+  const std::string source = read_text(stories());
   const std::string partial = repo_dir(kRepo) + "/blobs/" + sha256_of(source) + ".incomplete";
   // Each attempt resumed where the last stopped (the server then sends a byte).
   EXPECT_GE(fs::file_size(partial), source.size() / 2);
@@ -193,7 +193,7 @@ TEST_F(PullTest, ConnectionThatKeepsFailingKeepsThePartialFile) {
 TEST_F(PullTest, PullKilledHalfWayResumesOnRerun) {
   FakeHub hub(hub_files());
   hub.set_mode("stall");
-  const std::string source = read_file(stories());
+  const std::string source = read_text(stories());
   const std::string partial = repo_dir(kRepo) + "/blobs/" + sha256_of(source) + ".incomplete";
   const std::string env_line = env(hub.endpoint());
   pid_t pid = fork();
@@ -218,7 +218,7 @@ TEST_F(PullTest, PullKilledHalfWayResumesOnRerun) {
   auto r = run_dhi_env(env_line, std::string("pull hf://") + kRepo + "/tiny-Q8_0.gguf");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("resuming"), std::string::npos) << r.err;
-  EXPECT_EQ(read_file(repo_dir(kRepo) + "/snapshots/" + kCommit + "/tiny-Q8_0.gguf"), source);
+  EXPECT_EQ(read_text(repo_dir(kRepo) + "/snapshots/" + kCommit + "/tiny-Q8_0.gguf"), source);
   auto gets = hub.cdn_gets();
   ASSERT_EQ(gets.size(), 1u);
   EXPECT_EQ(gets[0]["range"], "bytes=" + std::to_string(source.size() / 2) + "-");
@@ -303,7 +303,7 @@ TEST_F(PullTest, OfflineUsesTheCacheAndNeverTheNetwork) {
 // An Ollama store: manifests/registry.ollama.ai/library/NAME/TAG pointing to blobs/sha256-<hex>.
 void make_ollama_model(const std::string& root, const std::string& name, const std::string& tag,
                        const std::string& gguf_path) {
-  const std::string bytes = read_file(gguf_path);
+  const std::string bytes = read_text(gguf_path);
   const std::string sha = sha256_of(bytes);
   fs::create_directories(root + "/blobs");
   fs::create_directories(root + "/manifests/registry.ollama.ai/library/" + name);

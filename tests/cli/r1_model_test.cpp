@@ -99,7 +99,7 @@ InterruptedRun run_and_interrupt(const std::vector<std::string>& args, size_t wa
   }
   close(fds[0]);
   waitpid(pid, &r.status, 0);
-  r.err = read_file(err_path);
+  r.err = read_text(err_path);
   std::remove(err_path.c_str());
   return r;
 }

@@ -7,8 +7,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <string>
+
+#include "support/process.h"
 
 namespace dhi::test {
 
@@ -26,13 +27,6 @@ inline std::string shell_quote(const std::string& s) {
   std::string q = "'";
   for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return q + "'";
-}
-
-inline std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 // `args` is already shell-quoted where needed; stdin is `input`; `env` is a
@@ -56,8 +50,8 @@ inline CommandResult run_dhi_env(const std::string& env, const std::string& args
   } else {
     r.signaled = true;
   }
-  r.out = read_file(base + ".out");
-  r.err = read_file(base + ".err");
+  r.out = read_text(base + ".out");
+  r.err = read_text(base + ".err");
   std::remove(in_path.c_str());
   std::remove((base + ".out").c_str());
   std::remove((base + ".err").c_str());
