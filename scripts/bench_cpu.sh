@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The README's CPU performance table: synthesizes the shape-faithful models
-# (once, into $DHI_BENCH_DIR), measures the machine's read bandwidth, runs
-# `dhi bench` on each model and prints one Markdown row per model from the
-# JSON (medians over the repetitions; the bandwidth fraction against the
-# bandwidth measured at the start, so all rows share one denominator).
+# (once, into $DHI_BENCH_DIR), runs `dhi bench` on each model and prints one
+# Markdown row per model from the JSON (medians over the repetitions). Each
+# row's bandwidth fraction is against the read bandwidth measured around its
+# own runs: the mean of a probe just before them and the one `dhi bench`
+# makes just after. A shared host's bandwidth can move by 2x within minutes,
+# so one probe for the whole table would misstate the rows far from it.
 #
 #   scripts/bench_cpu.sh [-p 512] [-n 128] [-r 3] [-t 2] [MODEL_KEY...]
 #   MODEL_KEY: 1.5b-f16 1.5b-q8_0 1.5b-q4_k_m 7b-q4_k_m (default: all four)
@@ -40,18 +42,19 @@ for key in "${keys[@]}"; do
   [ -f "$file" ] || "$dhi" synth "$preset" -q "$(quant_of "$key")" --vocab "$vocab" -o "$file" >&2
 done
 
-bw=$("$dhi" bench --bandwidth -t "$threads" --json | jq '.median_gbs')
-printf 'read bandwidth: %.1f GB/s (%s threads, measured before the runs)\n' "$bw" "$threads" >&2
-echo "| model | file | prompt tok/s (min–max) | gen tok/s (min–max) | TTFT | peak RSS | weights read per token | bandwidth fraction |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| model | file | prompt tok/s (min–max) | gen tok/s (min–max) | TTFT | peak RSS | weights read per token | read GB/s before / after | bandwidth fraction |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for key in "${keys[@]}"; do
   file="$dir/r1-$key.gguf"
-  json=$("$dhi" bench -m "$file" -p "$prompt" -n "$gen" -t "$threads" -r "$reps" --json --bandwidth-gbs "$bw")
-  jq -r --arg key "$key" '
+  before=$("$dhi" bench --bandwidth -t "$threads" --json | jq '.median_gbs')
+  json=$("$dhi" bench -m "$file" -p "$prompt" -n "$gen" -t "$threads" -r "$reps" --json)
+  jq -r --arg key "$key" --argjson before "$before" '
     def r(x; n): (x * pow(10; n) | round) / pow(10; n);
-    "| \($key) | \(r(.model.file_bytes / 1e9; 2)) GB"
+    ((.bandwidth_gbs + $before) / 2) as $bw
+    | "| \($key) | \(r(.model.file_bytes / 1e9; 2)) GB"
     + " | \(r(.spread.prompt_tps.median; 1)) (\(r(.spread.prompt_tps.min; 1))–\(r(.spread.prompt_tps.max; 1)))"
     + " | \(r(.spread.gen_tps.median; 2)) (\(r(.spread.gen_tps.min; 2))–\(r(.spread.gen_tps.max; 2)))"
     + " | \(r(.ttft_ms / 1000; 2)) s | \(r(.peak_rss_bytes / 1073741824; 2)) GiB"
-    + " | \(r(.weight_bytes_per_token / 1e9; 2)) GB | \(r(.bandwidth_fraction * 100; 0))% |"' <<<"$json"
+    + " | \(r(.weight_bytes_per_token / 1e9; 2)) GB | \(r($before; 1)) / \(r(.bandwidth_gbs; 1))"
+    + " | \(r(.weight_bytes_per_token * .gen_tps / ($bw * 1e9) * 100; 0))% |"' <<<"$json"
 done
