@@ -57,15 +57,19 @@ class CpuBackend final : public Backend {
   }
   void kv_store(const KvLayerView& kv, const float* k, const float* v, std::span<const int32_t> seq_ids,
                 std::span<const int32_t> positions) override {
-    const size_t n = size_t(kv.kv_dim);
+    // Token t's row [n_head_kv][head_dim] goes to each head's run of positions.
+    const size_t hd = size_t(kv.head_dim), n = hd * size_t(kv.n_head_kv);
     for (size_t t = 0; t < seq_ids.size(); ++t) {
-      const int64_t off = int64_t(seq_ids[t]) * kv.seq_stride + int64_t(positions[t]) * kv.kv_dim;
-      if (kv.f16) {
-        kc::f32_to_f16_row(k + t * n, static_cast<uint16_t*>(kv.k) + off, int64_t(n));
-        kc::f32_to_f16_row(v + t * n, static_cast<uint16_t*>(kv.v) + off, int64_t(n));
-      } else {
-        std::memcpy(static_cast<float*>(kv.k) + off, k + t * n, n * sizeof(float));
-        std::memcpy(static_cast<float*>(kv.v) + off, v + t * n, n * sizeof(float));
+      for (int32_t h = 0; h < kv.n_head_kv; ++h) {
+        const int64_t off = int64_t(seq_ids[t]) * kv.seq_stride + h * kv.head_stride + int64_t(positions[t]) * kv.head_dim;
+        const size_t src = t * n + size_t(h) * hd;
+        if (kv.f16) {
+          kc::f32_to_f16_row(k + src, static_cast<uint16_t*>(kv.k) + off, int64_t(hd));
+          kc::f32_to_f16_row(v + src, static_cast<uint16_t*>(kv.v) + off, int64_t(hd));
+        } else {
+          std::memcpy(static_cast<float*>(kv.k) + off, k + src, hd * sizeof(float));
+          std::memcpy(static_cast<float*>(kv.v) + off, v + src, hd * sizeof(float));
+        }
       }
     }
   }
@@ -82,6 +86,8 @@ class CpuBackend final : public Backend {
     a.v_cache = kv.v;
     a.kv_f16 = kv.f16;
     a.seq_stride = kv.seq_stride;
+    a.head_stride = kv.head_stride;
+    a.pos_stride = kv.head_dim;
     a.seq_ids = seq_ids.data();
     a.positions = positions.data();
     a.scale = 1.0f / std::sqrt(float(head_dim));

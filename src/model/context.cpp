@@ -44,7 +44,7 @@ Expected<std::unique_ptr<Context>> Context::create(const Model& model, const Con
   // A bad DHI_FORCE_ISA is the user's error to see, not a silent fallback.
   DHI_TRY(kernels::cpu::check_cpu_isa());
   ctx->backend_ = make_cpu_backend(params.n_threads);
-  ctx->kv_ = std::make_unique<KvCache>(c.n_layer, params.n_seq, n_ctx, c.kv_dim(), params.kv_type);
+  ctx->kv_ = std::make_unique<KvCache>(c.n_layer, params.n_seq, n_ctx, c.n_head_kv, c.head_dim, params.kv_type);
   ctx->pass_ = std::make_unique<ForwardPass>(model.config(), model.weights(), *ctx->backend_, *ctx->kv_);
   return ctx;
 }

@@ -503,12 +503,18 @@ TEST(Kernels, SiluMul) {
   EXPECT_NEAR(g[2], 3.0 * -2.0 / (1.0 + std::exp(2.0)), 1e-6);
 }
 
-class Attention : public ::testing::TestWithParam<bool> {};
+// (f16 cache, head-major layout): the cache as model::KvCache lays it out
+// ([seq][head][pos][head_dim]) and position-major ([seq][pos][head][head_dim]).
+class Attention : public ::testing::TestWithParam<std::tuple<bool, bool>> {};
 
 TEST_P(Attention, MatchesNaiveWithGqaAndSequences) {
-  const bool f16 = GetParam();
+  const auto [f16, head_major] = GetParam();
   const int32_t n_head = 4, n_head_kv = 2, hd = 8, n_ctx = 6, n_seq = 2;
   const int64_t kv_dim = n_head_kv * hd, stride = int64_t(n_ctx) * kv_dim;
+  const int64_t head_stride = head_major ? int64_t(n_ctx) * hd : hd, pos_stride = head_major ? hd : kv_dim;
+  const auto at = [&](int32_t seq, int32_t kvh, int32_t pos, int32_t d) {
+    return size_t(seq * stride + kvh * head_stride + pos * pos_stride + d);
+  };
   auto k = randn(size_t(n_seq * stride), 1), v = randn(size_t(n_seq * stride), 2);
   // The f16 cache: the kernel must compute with exactly the rounded values.
   std::vector<uint16_t> k16(k.size()), v16(v.size());
@@ -539,6 +545,8 @@ TEST_P(Attention, MatchesNaiveWithGqaAndSequences) {
   a.v_cache = f16 ? static_cast<const void*>(v16.data()) : v.data();
   a.kv_f16 = f16;
   a.seq_stride = stride;
+  a.head_stride = head_stride;
+  a.pos_stride = pos_stride;
   a.seq_ids = seqs;
   a.positions = pos;
   a.scale = 1.0f / std::sqrt(float(hd));
@@ -551,22 +559,25 @@ TEST_P(Attention, MatchesNaiveWithGqaAndSequences) {
       double mx = -1e300, sum = 0;
       for (int j = 0; j <= pos[t]; ++j) {
         double s = 0;
-        for (int d = 0; d < hd; ++d) s += double(q[size_t((t * n_head + h) * hd + d)]) * k[size_t(seqs[t] * stride + j * kv_dim + kvh * hd + d)];
+        for (int d = 0; d < hd; ++d) s += double(q[size_t((t * n_head + h) * hd + d)]) * k[at(seqs[t], kvh, j, d)];
         w.push_back(s / std::sqrt(double(hd)));
         mx = std::max(mx, w.back());
       }
       for (double& x : w) sum += (x = std::exp(x - mx));
       for (int d = 0; d < hd; ++d) {
         double o = 0;
-        for (int j = 0; j <= pos[t]; ++j) o += w[size_t(j)] / sum * v[size_t(seqs[t] * stride + j * kv_dim + kvh * hd + d)];
+        for (int j = 0; j <= pos[t]; ++j) o += w[size_t(j)] / sum * v[at(seqs[t], kvh, j, d)];
         EXPECT_NEAR(out[size_t((t * n_head + h) * hd + d)], o, 1e-5) << t << " " << h << " " << d;
       }
     }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(KvTypes, Attention, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? std::string("F16") : std::string("F32"); });
+INSTANTIATE_TEST_SUITE_P(KvTypes, Attention, ::testing::Combine(::testing::Bool(), ::testing::Bool()),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param) ? "F16" : "F32") +
+                                  (std::get<1>(info.param) ? "_HeadMajor" : "_PositionMajor");
+                         });
 
 }  // namespace
 }  // namespace dhi::kernels::cpu

@@ -115,9 +115,10 @@ const float* f16_to_f32_table() {
 namespace {
 
 // Cache positions per block: the widened f32 keys or values of one block
-// (kAttnBlock x head_dim floats, 32 KB at head_dim 128) stay in L1 while every
-// query head of the group passes over them.
-constexpr int64_t kAttnBlock = 64;
+// (kAttnBlock x head_dim floats, 16 KB at head_dim 128) stay in L1 while every
+// query head of the group passes over them. 64 positions (32 KB, all of a Zen 4
+// core's L1) made decode attention 5-10% slower (kernels_attention_bench).
+constexpr int64_t kAttnBlock = 32;
 
 // The attention row kernels of the ISA the matmuls use (see matmul_isa()).
 const AttentionRowKernel& attention_rows() {
@@ -141,7 +142,6 @@ void attention(ThreadPool& pool, const AttentionArgs& a) {
   const AttentionRowKernel& rk = attention_rows();
   const int32_t group = a.n_head / a.n_head_kv;
   const int64_t hd = a.head_dim;
-  const int64_t kv_dim = int64_t(a.n_head_kv) * hd;
   const int64_t q_dim = int64_t(a.n_head) * hd;
   // Tasks per chunk: short contexts make a task cheap, and waking the pool
   // then costs more than the work (estimate from the last query's length).
@@ -156,17 +156,18 @@ void attention(ThreadPool& pool, const AttentionArgs& a) {
       const int64_t head0 = kvh * group;
       const float* q = a.q + t * q_dim + head0 * hd;
       float* o = a.out + t * q_dim + head0 * hd;
-      const int64_t base = int64_t(a.seq_ids[t]) * a.seq_stride + kvh * hd;
+      const int64_t base = int64_t(a.seq_ids[t]) * a.seq_stride + kvh * a.head_stride;
       scores.resize(size_t(group * n_pos));
       if (a.kv_f16) rows.resize(size_t(kAttnBlock * hd));
 
       // Block j0 of the cache as f32 rows: the cache itself, or widened.
       const auto block = [&](const void* cache, int64_t j0, int64_t nb, size_t& stride) -> const float* {
         if (!a.kv_f16) {
-          stride = size_t(kv_dim);
-          return static_cast<const float*>(cache) + base + j0 * kv_dim;
+          stride = size_t(a.pos_stride);
+          return static_cast<const float*>(cache) + base + j0 * a.pos_stride;
         }
-        rk.to_f32(static_cast<const uint16_t*>(cache) + base + j0 * kv_dim, size_t(kv_dim), nb, hd, rows.data());
+        rk.to_f32(static_cast<const uint16_t*>(cache) + base + j0 * a.pos_stride, size_t(a.pos_stride), nb, hd,
+                  rows.data());
         stride = size_t(hd);
         return rows.data();
       };

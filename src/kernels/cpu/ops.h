@@ -125,11 +125,13 @@ void rope(ThreadPool& pool, float* x, int64_t n_tokens, int32_t n_heads, int32_t
 
 // Causal attention of a batch of queries against a KV cache that already holds
 // every position the queries may see. The cache holds f32 or IEEE f16
-// elements (kv_f16). Cache layout per sequence:
-// [n_ctx][n_head_kv * head_dim] for K and for V; sequence s starts at
-// s * seq_stride floats. Query t (sequence seq_ids[t], position positions[t])
-// attends to cache positions 0..positions[t] of its sequence. Query head h uses
-// KV head h / (n_head / n_head_kv) (grouped-query attention).
+// elements (kv_f16). In K and in V, the head_dim elements of KV head h at
+// position p of sequence s start at element
+// s * seq_stride + h * head_stride + p * pos_stride (model::KvCache keeps each
+// head's positions contiguous: pos_stride = head_dim). Query t (sequence
+// seq_ids[t], position positions[t]) attends to cache positions
+// 0..positions[t] of its sequence. Query head h uses KV head
+// h / (n_head / n_head_kv) (grouped-query attention).
 struct AttentionArgs {
   const float* q = nullptr;  // [n_tokens][n_head * head_dim]
   float* out = nullptr;      // [n_tokens][n_head * head_dim]
@@ -138,7 +140,9 @@ struct AttentionArgs {
   const void* k_cache = nullptr;
   const void* v_cache = nullptr;
   bool kv_f16 = false;
-  int64_t seq_stride = 0;  // elements between sequences in the cache
+  int64_t seq_stride = 0;   // elements between sequences in the cache
+  int64_t head_stride = 0;  // elements between KV heads of a sequence
+  int64_t pos_stride = 0;   // elements between positions of a KV head
   const int32_t* seq_ids = nullptr;
   const int32_t* positions = nullptr;
   float scale = 1.0f;  // usually 1/sqrt(head_dim)
