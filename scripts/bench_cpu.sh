@@ -2,10 +2,12 @@
 # The README's CPU performance table: synthesizes the shape-faithful models
 # (once, into $DHI_BENCH_DIR), runs `dhi bench` on each model and prints one
 # Markdown row per model from the JSON (medians over the repetitions). Each
-# row's bandwidth fraction is against the read bandwidth measured around its
-# own runs: the mean of a probe just before them and the one `dhi bench`
-# makes just after. A shared host's bandwidth can move by 2x within minutes,
-# so one probe for the whole table would misstate the rows far from it.
+# repetition is its own `dhi bench -r 1` (load, prompt, generation) between two
+# read-bandwidth probes (the one before it and the one `dhi bench` makes after
+# it), and its bandwidth fraction is against their mean; the row shows the
+# median fraction and the range of the probes. A shared host's bandwidth can
+# move by 2x within minutes, so one probe for the whole table would misstate
+# the rows far from it.
 #
 #   scripts/bench_cpu.sh [-p 512] [-n 128] [-r 3] [-t 2] [MODEL_KEY...]
 #   MODEL_KEY: 1.5b-f16 1.5b-q8_0 1.5b-q4_k_m 7b-q4_k_m (default: all four)
@@ -42,19 +44,25 @@ for key in "${keys[@]}"; do
   [ -f "$file" ] || "$dhi" synth "$preset" -q "$(quant_of "$key")" --vocab "$vocab" -o "$file" >&2
 done
 
-echo "| model | file | prompt tok/s (min–max) | gen tok/s (min–max) | TTFT | peak RSS | weights read per token | read GB/s before / after | bandwidth fraction |"
+echo "| model | file | prompt tok/s (min–max) | gen tok/s (min–max) | TTFT | peak RSS | weights read per token | read GB/s (min–max) | bandwidth fraction (min–max) |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for key in "${keys[@]}"; do
   file="$dir/r1-$key.gguf"
   before=$("$dhi" bench --bandwidth -t "$threads" --json | jq '.median_gbs')
-  json=$("$dhi" bench -m "$file" -p "$prompt" -n "$gen" -t "$threads" -r "$reps" --json)
-  jq -r --arg key "$key" --argjson before "$before" '
+  runs=""
+  for _ in $(seq "$reps"); do
+    json=$("$dhi" bench -m "$file" -p "$prompt" -n "$gen" -t "$threads" -r 1 --json)
+    runs+=$(jq -c --argjson before "$before" '{prompt_tps, gen_tps, ttft_ms, peak_rss_bytes, file_bytes: .model.file_bytes,
+      wpt: .weight_bytes_per_token, before: $before, after: .bandwidth_gbs,
+      fraction: (.weight_bytes_per_token * .gen_tps / ((.bandwidth_gbs + $before) / 2 * 1e9))}' <<<"$json")
+    before=$(jq '.bandwidth_gbs' <<<"$json")
+  done
+  jq -rs --arg key "$key" '
     def r(x; n): (x * pow(10; n) | round) / pow(10; n);
-    ((.bandwidth_gbs + $before) / 2) as $bw
-    | "| \($key) | \(r(.model.file_bytes / 1e9; 2)) GB"
-    + " | \(r(.spread.prompt_tps.median; 1)) (\(r(.spread.prompt_tps.min; 1))–\(r(.spread.prompt_tps.max; 1)))"
-    + " | \(r(.spread.gen_tps.median; 2)) (\(r(.spread.gen_tps.min; 2))–\(r(.spread.gen_tps.max; 2)))"
-    + " | \(r(.ttft_ms / 1000; 2)) s | \(r(.peak_rss_bytes / 1073741824; 2)) GiB"
-    + " | \(r(.weight_bytes_per_token / 1e9; 2)) GB | \(r($before; 1)) / \(r(.bandwidth_gbs; 1))"
-    + " | \(r(.weight_bytes_per_token * .gen_tps / ($bw * 1e9) * 100; 0))% |"' <<<"$json"
+    def median: sort | .[(length - 1) / 2 | floor];
+    def col(f; n): (map(f) | median) as $m | "\(r($m; n)) (\(r(map(f) | min; n))–\(r(map(f) | max; n)))";
+    "| \($key) | \(r(.[0].file_bytes / 1e9; 2)) GB | \(col(.prompt_tps; 1)) | \(col(.gen_tps; 2))"
+    + " | \(r(map(.ttft_ms) | median / 1000; 2)) s | \(r(map(.peak_rss_bytes) | max / 1073741824; 2)) GiB"
+    + " | \(r(.[0].wpt / 1e9; 2)) GB | \(r(map(.before, .after) | min; 1))–\(r(map(.before, .after) | max; 1))"
+    + " | \(r(map(.fraction) | median * 100; 0))% (\(r(map(.fraction) | min * 100; 0))–\(r(map(.fraction) | max * 100; 0))) |"' <<<"$runs"
 done
