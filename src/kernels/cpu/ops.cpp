@@ -178,14 +178,7 @@ void attention(ThreadPool& pool, const AttentionArgs& a) {
         const float* k = block(a.k_cache, j0, nb, stride);
         rk.scores(q, size_t(hd), group, k, stride, nb, hd, a.scale, scores.data() + j0, size_t(n_pos));
       }
-      for (int32_t g = 0; g < group; ++g) {
-        float* s = scores.data() + g * n_pos;
-        const float mx = *std::max_element(s, s + n_pos);
-        float sum = 0.0f;
-        for (int64_t j = 0; j < n_pos; ++j) sum += (s[j] = std::exp(s[j] - mx));
-        const float inv = 1.0f / sum;
-        for (int64_t j = 0; j < n_pos; ++j) s[j] *= inv;
-      }
+      for (int32_t g = 0; g < group; ++g) rk.softmax(scores.data() + g * n_pos, n_pos);
       std::fill(o, o + group * hd, 0.0f);
       for (int64_t j0 = 0; j0 < n_pos; j0 += kAttnBlock) {
         const int64_t nb = std::min(kAttnBlock, n_pos - j0);

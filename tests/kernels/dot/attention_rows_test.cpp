@@ -1,9 +1,11 @@
 // The attention row kernels of every ISA this CPU runs against plain double
 // loops: head sizes that are and are not multiples of the vector width (and
 // smaller than it), position counts around the four-row grouping, one and
-// several query rows, padded strides; and the f16 widening bit for bit.
+// several query rows, padded strides; the f16 widening bit for bit; and the
+// softmax against a double one, underflowing tails included.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -75,6 +77,39 @@ TEST(AttentionRows, ScoresAndValuesMatchNaiveOnEveryIsa) {
           EXPECT_NEAR(o[iq * o_stride + size_t(i)], ref, 1e-4 * (1 + double(sh.n_pos)));
         }
         EXPECT_EQ(o[iq * o_stride + size_t(sh.n)], o0[iq * o_stride + size_t(sh.n)]);  // padding
+      }
+    }
+  }
+}
+
+TEST(AttentionRows, SoftmaxMatchesDoubleOnEveryIsa) {
+  for (Isa isa : runnable_isas()) {
+    const AttentionRowKernel* rk = attention_row_kernel(isa);
+    for (int64_t n : {1, 2, 7, 8, 15, 16, 17, 33, 100, 1000, 4099}) {
+      // Scores of unit spread, of a wide spread (most probabilities far below
+      // f32's smallest normal: the vector exp must underflow to 0 as exp
+      // does), and all equal.
+      for (float spread : {1.0f, 60.0f, 0.0f}) {
+        SCOPED_TRACE(std::string(isa_name(isa)) + " n=" + std::to_string(n) + " spread=" + std::to_string(spread));
+        std::vector<float> s = randn(size_t(n), uint64_t(n));
+        for (float& x : s) x = x * spread + 3.0f;
+        std::vector<double> want(s.size()), gap(s.size());
+        const double mx = *std::max_element(s.begin(), s.end());
+        double sum = 0;
+        for (size_t j = 0; j < s.size(); ++j) {
+          gap[j] = mx - double(s[j]);
+          sum += (want[j] = std::exp(-gap[j]));
+        }
+        rk->softmax(s.data(), n);
+        double total = 0;
+        for (size_t j = 0; j < s.size(); ++j) {
+          const double p = want[j] / sum;
+          // exp to a few ulp, the f32 sum, and the f32 difference s - max
+          // (its rounding, up to gap * 2^-24, is an absolute error in the exponent).
+          EXPECT_NEAR(s[j], p, p * (4e-7 + 1e-8 * double(n) + 6e-8 * gap[j]) + 1e-44) << j;
+          total += s[j];
+        }
+        EXPECT_NEAR(total, 1.0, 1e-5);
       }
     }
   }

@@ -1,5 +1,6 @@
 // The inner loops of causal attention, per ISA: scores of a few query rows
-// against a run of key rows, and the probability-weighted sum of value rows.
+// against a run of key rows, their softmax, and the probability-weighted sum
+// of value rows.
 // kernels/cpu/ops.cpp drives them (GQA grouping, softmax, threads); f16 cache
 // rows are first widened to f32 a block at a time (to_f32), so the two loops
 // only ever read f32 and the widening is shared by every query head of a group.
@@ -27,6 +28,10 @@ struct AttentionRowKernel {
   // n elements, for q < n_q.
   void (*values)(const float* p, size_t p_stride, int n_q, const float* v, size_t v_stride, int64_t n_pos,
                  int64_t n, float* o, size_t o_stride) = nullptr;
+
+  // s[j] = exp(s[j] - max) / sum over j of exp(s[j] - max), for j < n (n >= 1,
+  // finite scores): the exact softmax, exp to about 1 ulp on the vector paths.
+  void (*softmax)(float* s, int64_t n) = nullptr;
 };
 
 // The kernels for `isa`; null when the CPU cannot run it.

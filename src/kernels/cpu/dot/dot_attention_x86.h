@@ -5,7 +5,8 @@
 // scores keeps four key rows' dot products in four accumulators and reduces
 // them together (one horizontal reduction per four scores instead of one per
 // score); values keeps 4 x W output floats in registers while it walks the
-// value rows. Tails (n not a multiple of W, n_pos not a multiple of 4) take the
+// value rows; softmax takes W scores per step with a polynomial exp (see
+// vec_exp). Tails (n not a multiple of W, n_pos not a multiple of 4) take the
 // same path one register or one element at a time, so any head size works.
 //
 // Internal linkage throughout (see dot_internal.h for why).
@@ -13,6 +14,7 @@
 
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -120,7 +122,52 @@ struct AttnX86 {
     }
   }
 
-  static constexpr AttentionRowKernel kKernel{&to_f32, &scores, &values};
+  // exp(x) for x <= 0 (scores less their maximum): x = n ln2 + r with
+  // |r| <= ln2 / 2 (ln2 in two parts, Cody and Waite, so r is exact to f32),
+  // exp(r) by its Taylor polynomial of degree 6 (truncation error below
+  // 1.2e-7 relative), times 2^n (V::scale2, which underflows to 0 as exp does).
+  // x is first raised to -104, where exp is already 0 in f32, so that n and r
+  // stay small for any finite score difference.
+  static Vec vec_exp(Vec x) {
+    x = V::max(x, V::set1(-104.0f));
+    const Vec n = V::round(V::mul(x, V::set1(1.44269504088896341f)));
+    Vec r = V::fmadd(n, V::set1(-0.693145751953125f), x);
+    r = V::fmadd(n, V::set1(-1.42860682030941723212e-6f), r);
+    Vec p = V::set1(1.0f / 720.0f);
+    p = V::fmadd(p, r, V::set1(1.0f / 120.0f));
+    p = V::fmadd(p, r, V::set1(1.0f / 24.0f));
+    p = V::fmadd(p, r, V::set1(1.0f / 6.0f));
+    p = V::fmadd(p, r, V::set1(0.5f));
+    p = V::fmadd(p, r, V::set1(1.0f));
+    p = V::fmadd(p, r, V::set1(1.0f));
+    return V::scale2(p, n);
+  }
+
+  static void softmax(float* s, int64_t n) {
+    const int64_t n_vec = n / W * W;
+    float mx = s[0];
+    if (n_vec > 0) {
+      Vec m = V::load(s);
+      for (int64_t j = W; j < n_vec; j += W) m = V::max(m, V::load(s + j));
+      mx = V::hmax(m);
+    }
+    for (int64_t j = n_vec; j < n; ++j) mx = std::max(mx, s[j]);
+    const Vec vmx = V::set1(mx);
+    Vec sum = V::zero();
+    for (int64_t j = 0; j < n_vec; j += W) {
+      const Vec e = vec_exp(V::sub(V::load(s + j), vmx));
+      V::store(s + j, e);
+      sum = V::add(sum, e);
+    }
+    float total = V::sum(sum);
+    for (int64_t j = n_vec; j < n; ++j) total += (s[j] = std::exp(s[j] - mx));
+    const float inv = 1.0f / total;
+    const Vec vinv = V::set1(inv);
+    for (int64_t j = 0; j < n_vec; j += W) V::store(s + j, V::mul(V::load(s + j), vinv));
+    for (int64_t j = n_vec; j < n; ++j) s[j] *= inv;
+  }
+
+  static constexpr AttentionRowKernel kKernel{&to_f32, &scores, &values, &softmax};
 };
 
 }  // namespace

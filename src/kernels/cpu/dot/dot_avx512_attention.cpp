@@ -28,6 +28,14 @@ struct Avx512Vec {
     return _mm256_add_ps(_mm512_castps512_ps256(x), _mm512_extractf32x8_ps(x, 1));
   }
   static float sum(Vec x) { return _mm512_reduce_add_ps(x); }
+  static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  static Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
+  static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
+  static Vec max(Vec a, Vec b) { return _mm512_max_ps(a, b); }
+  static float hmax(Vec x) { return _mm512_reduce_max_ps(x); }
+  static Vec round(Vec x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  // p * 2^n for integral n: vscalefps, exact, and 0 (or subnormal) where exp underflows.
+  static Vec scale2(Vec p, Vec n) { return _mm512_scalef_ps(p, n); }
 };
 
 }  // namespace

@@ -1,6 +1,9 @@
 // Portable attention row kernels: plain loops, eight partial sums per dot
 // product so the compiler can keep them in one vector register without
 // reassociating (no -ffast-math).
+#include <algorithm>
+#include <cmath>
+
 #include "core/fp16.h"
 #include "kernels/cpu/dot/attention_rows.h"
 
@@ -45,7 +48,15 @@ void values(const float* p, size_t p_stride, int n_q, const float* v, size_t v_s
   }
 }
 
-constexpr AttentionRowKernel kKernel{&to_f32, &scores, &values};
+void softmax(float* s, int64_t n) {
+  const float mx = *std::max_element(s, s + n);
+  float sum = 0.0f;
+  for (int64_t j = 0; j < n; ++j) sum += (s[j] = std::exp(s[j] - mx));
+  const float inv = 1.0f / sum;
+  for (int64_t j = 0; j < n; ++j) s[j] *= inv;
+}
+
+constexpr AttentionRowKernel kKernel{&to_f32, &scores, &values, &softmax};
 
 }  // namespace
 
