@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
@@ -46,7 +45,7 @@ void bm_attention_decode(benchmark::State& state, AttnShape s, int64_t ctx, int 
   const size_t cache_elems = layer_elems * size_t(s.n_layer);
   const std::unique_ptr<uint16_t[]> k(new uint16_t[cache_elems]), v(new uint16_t[cache_elems]);
   for (uint16_t* cache : {k.get(), v.get()}) {
-    if (!getenv("NOHUGE")) advise_huge_pages(cache, cache_elems * sizeof(uint16_t));
+    advise_huge_pages(cache, cache_elems * sizeof(uint16_t));
     for (size_t r = 0; r < cache_elems / size_t(kv_dim); ++r) {
       for (float& x : row) x = d(rng);
       kernels::cpu::f32_to_f16_row(row.data(), cache + r * size_t(kv_dim), kv_dim);
@@ -93,8 +92,8 @@ int main(int argc, char** argv) {
   const int max_threads = int(std::max(1u, std::thread::hardware_concurrency()));
   for (const bench::AttnShape& s : bench::kAttnShapes) {
     for (int64_t ctx : bench::kContexts) {
-      const std::string name =
-          "attention_decode/" + std::string(s.name) + "/ctx:" + std::to_string(ctx) + "/threads:" + std::to_string(max_threads);
+      const std::string name = "attention_decode/" + std::string(s.name) + "/ctx:" + std::to_string(ctx) +
+                               "/threads:" + std::to_string(max_threads);
       benchmark::RegisterBenchmark(name.c_str(), bench::bm_attention_decode, s, ctx, max_threads)
           ->Unit(benchmark::kMicrosecond)
           ->UseRealTime();

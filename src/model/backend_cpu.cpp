@@ -61,7 +61,8 @@ class CpuBackend final : public Backend {
     const size_t hd = size_t(kv.head_dim), n = hd * size_t(kv.n_head_kv);
     for (size_t t = 0; t < seq_ids.size(); ++t) {
       for (int32_t h = 0; h < kv.n_head_kv; ++h) {
-        const int64_t off = int64_t(seq_ids[t]) * kv.seq_stride + h * kv.head_stride + int64_t(positions[t]) * kv.head_dim;
+        const int64_t off =
+            int64_t(seq_ids[t]) * kv.seq_stride + h * kv.head_stride + int64_t(positions[t]) * kv.head_dim;
         const size_t src = t * n + size_t(h) * hd;
         if (kv.f16) {
           kc::f32_to_f16_row(k + src, static_cast<uint16_t*>(kv.k) + off, int64_t(hd));

@@ -1,7 +1,7 @@
 // The inner loops of causal attention, per ISA: scores of a few query rows
 // against a run of key rows, their softmax, and the probability-weighted sum
 // of value rows.
-// kernels/cpu/ops.cpp drives them (GQA grouping, softmax, threads); f16 cache
+// kernels/cpu/ops.cpp drives them (GQA grouping, blocks, threads); f16 cache
 // rows are first widened to f32 a block at a time (to_f32), so the two loops
 // only ever read f32 and the widening is shared by every query head of a group.
 //

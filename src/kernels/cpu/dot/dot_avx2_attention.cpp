@@ -38,7 +38,9 @@ struct Avx2Vec {
   static Vec scale2(Vec p, Vec n) {
     const __m256i ni = _mm256_cvtps_epi32(n);
     const __m256i half = _mm256_srai_epi32(ni, 1), rest = _mm256_sub_epi32(ni, half);
-    const auto pow2 = [](__m256i e) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23)); };
+    const auto pow2 = [](__m256i e) {
+      return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23));
+    };
     return _mm256_mul_ps(_mm256_mul_ps(p, pow2(half)), pow2(rest));
   }
 };
