@@ -1,5 +1,7 @@
 // Element-wise and per-row CPU kernels: RMS norm, bias/residual adds, SwiGLU,
 // rotary embedding and causal attention over the KV cache (see ops.h).
+#include "kernels/cpu/ops.h"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -7,7 +9,6 @@
 #include "core/fp16.h"
 #include "kernels/cpu/dot/attention_rows.h"
 #include "kernels/cpu/dot/isa.h"
-#include "kernels/cpu/ops.h"
 
 namespace dhi::kernels::cpu {
 
@@ -114,10 +115,10 @@ const float* f16_to_f32_table() {
 
 namespace {
 
-// Cache positions per block: the widened f32 keys or values of one block
-// (kAttnBlock x head_dim floats, 16 KB at head_dim 128) stay in L1 while every
-// query head of the group passes over them. 64 positions (32 KB, all of a Zen 4
-// core's L1) made decode attention 5-10% slower (kernels_attention_bench).
+// Cache positions per row-kernel call: a group whose query heads take two
+// passes (more than the kernel's kMaxHeads) reads the block's keys or values
+// again in the second pass, from L1 (32 positions of f16 at head_dim 128 are
+// 8 KB).
 constexpr int64_t kAttnBlock = 32;
 
 // The attention row kernels of the ISA the matmuls use (see matmul_isa()).
@@ -147,47 +148,42 @@ void attention(ThreadPool& pool, const AttentionArgs& a) {
   // then costs more than the work (estimate from the last query's length).
   const int64_t task_work = 2 * (int64_t(a.positions[a.n_tokens - 1]) + 1) * hd * group;
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / task_work);
-  pool.parallel_for(a.n_tokens * a.n_head_kv, grain, [&](int64_t begin, int64_t end) {
-    thread_local std::vector<float> scores, rows;
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t t = task / a.n_head_kv;
-      const int64_t kvh = task % a.n_head_kv;
-      const int64_t n_pos = int64_t(a.positions[t]) + 1;
-      const int64_t head0 = kvh * group;
-      const float* q = a.q + t * q_dim + head0 * hd;
-      float* o = a.out + t * q_dim + head0 * hd;
-      const int64_t base = int64_t(a.seq_ids[t]) * a.seq_stride + kvh * a.head_stride;
-      scores.resize(size_t(group * n_pos));
-      if (a.kv_f16) rows.resize(size_t(kAttnBlock * hd));
-
-      // Block j0 of the cache as f32 rows: the cache itself, or widened.
-      const auto block = [&](const void* cache, int64_t j0, int64_t nb, size_t& stride) -> const float* {
-        if (!a.kv_f16) {
-          stride = size_t(a.pos_stride);
-          return static_cast<const float*>(cache) + base + j0 * a.pos_stride;
+  // Both loops over one KV head's cache rows, for either element type.
+  const auto run = [&](const auto* k_cache, const auto* v_cache, auto scores_fn, auto values_fn) {
+    pool.parallel_for(a.n_tokens * a.n_head_kv, grain, [&](int64_t begin, int64_t end) {
+      thread_local std::vector<float> scores;
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t t = task / a.n_head_kv;
+        const int64_t kvh = task % a.n_head_kv;
+        const int64_t n_pos = int64_t(a.positions[t]) + 1;
+        const int64_t head0 = kvh * group;
+        const float* q = a.q + t * q_dim + head0 * hd;
+        float* o = a.out + t * q_dim + head0 * hd;
+        const int64_t base = int64_t(a.seq_ids[t]) * a.seq_stride + kvh * a.head_stride;
+        const size_t stride = size_t(a.pos_stride);
+        scores.resize(size_t(group * n_pos));
+        for (int64_t j0 = 0; j0 < n_pos; j0 += kAttnBlock) {
+          const int64_t nb = std::min(kAttnBlock, n_pos - j0);
+          scores_fn(q, size_t(hd), group, k_cache + base + j0 * a.pos_stride, stride, nb, hd,
+                    a.scale, scores.data() + j0, size_t(n_pos));
         }
-        rk.to_f32(static_cast<const uint16_t*>(cache) + base + j0 * a.pos_stride, size_t(a.pos_stride), nb, hd,
-                  rows.data());
-        stride = size_t(hd);
-        return rows.data();
-      };
-
-      for (int64_t j0 = 0; j0 < n_pos; j0 += kAttnBlock) {
-        const int64_t nb = std::min(kAttnBlock, n_pos - j0);
-        size_t stride = 0;
-        const float* k = block(a.k_cache, j0, nb, stride);
-        rk.scores(q, size_t(hd), group, k, stride, nb, hd, a.scale, scores.data() + j0, size_t(n_pos));
+        for (int32_t g = 0; g < group; ++g) rk.softmax(scores.data() + g * n_pos, n_pos);
+        std::fill(o, o + group * hd, 0.0f);
+        for (int64_t j0 = 0; j0 < n_pos; j0 += kAttnBlock) {
+          const int64_t nb = std::min(kAttnBlock, n_pos - j0);
+          values_fn(scores.data() + j0, size_t(n_pos), group, v_cache + base + j0 * a.pos_stride,
+                    stride, nb, hd, o, size_t(hd));
+        }
       }
-      for (int32_t g = 0; g < group; ++g) rk.softmax(scores.data() + g * n_pos, n_pos);
-      std::fill(o, o + group * hd, 0.0f);
-      for (int64_t j0 = 0; j0 < n_pos; j0 += kAttnBlock) {
-        const int64_t nb = std::min(kAttnBlock, n_pos - j0);
-        size_t stride = 0;
-        const float* v = block(a.v_cache, j0, nb, stride);
-        rk.values(scores.data() + j0, size_t(n_pos), group, v, stride, nb, hd, o, size_t(hd));
-      }
-    }
-  });
+    });
+  };
+  if (a.kv_f16) {
+    run(static_cast<const uint16_t*>(a.k_cache), static_cast<const uint16_t*>(a.v_cache),
+        rk.scores_f16, rk.values_f16);
+  } else {
+    run(static_cast<const float*>(a.k_cache), static_cast<const float*>(a.v_cache), rk.scores,
+        rk.values);
+  }
 }
 
 void f32_to_f16_row(const float* x, uint16_t* y, int64_t n) {

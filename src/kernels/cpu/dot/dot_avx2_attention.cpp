@@ -8,6 +8,10 @@ namespace {
 struct Avx2Vec {
   using Vec = __m256;
   static constexpr int64_t W = 8;
+  // Register budget (16 vector registers): scores holds kMaxHeads x kScoreKeys
+  // accumulators, the key vectors and a query vector (15); values kMaxHeads x
+  // kValueCols accumulators, the value vectors and a weight (15).
+  static constexpr int kMaxHeads = 6, kScoreKeys = 2, kValueCols = 2;
   static Vec zero() { return _mm256_setzero_ps(); }
   static Vec set1(float x) { return _mm256_set1_ps(x); }
   static Vec load(const float* p) { return _mm256_loadu_ps(p); }
@@ -31,7 +35,9 @@ struct Avx2Vec {
     m = _mm_max_ss(m, _mm_movehdup_ps(m));
     return _mm_cvtss_f32(m);
   }
-  static Vec round(Vec x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static Vec round(Vec x) {
+    return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
   // p * 2^n for integral -252 <= n <= 0: the power as exponent bits in two
   // factors (each at least 2^-126, a normal float), so results underflow
   // gradually to 0 as exp does instead of wrapping the exponent field.
@@ -39,7 +45,8 @@ struct Avx2Vec {
     const __m256i ni = _mm256_cvtps_epi32(n);
     const __m256i half = _mm256_srai_epi32(ni, 1), rest = _mm256_sub_epi32(ni, half);
     const auto pow2 = [](__m256i e) {
-      return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23));
+      return _mm256_castsi256_ps(
+          _mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23));
     };
     return _mm256_mul_ps(_mm256_mul_ps(p, pow2(half)), pow2(rest));
   }

@@ -2,9 +2,11 @@
 // dot_attention_x86.h's.
 // GCC 12's avx512fintrin.h builds the cvtph and reduction intrinsics on a
 // self-initialised "undefined" vector that -Wmaybe-uninitialized reports at
-// every inlined use; the value is never read.
+// every inlined use (-Wuninitialized where the use is certain); the value is
+// never read.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
 #include "kernels/cpu/dot/dot_attention_x86.h"
@@ -15,6 +17,10 @@ namespace {
 struct Avx512Vec {
   using Vec = __m512;
   static constexpr int64_t W = 16;
+  // Register budget (32 vector registers): scores holds kMaxHeads x kScoreKeys
+  // accumulators, the key vectors and a query vector (29); values kMaxHeads x
+  // kValueCols accumulators, the value vectors and a weight (29).
+  static constexpr int kMaxHeads = 6, kScoreKeys = 4, kValueCols = 4;
   static Vec zero() { return _mm512_setzero_ps(); }
   static Vec set1(float x) { return _mm512_set1_ps(x); }
   static Vec load(const float* p) { return _mm512_loadu_ps(p); }
@@ -33,7 +39,9 @@ struct Avx512Vec {
   static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
   static Vec max(Vec a, Vec b) { return _mm512_max_ps(a, b); }
   static float hmax(Vec x) { return _mm512_reduce_max_ps(x); }
-  static Vec round(Vec x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static Vec round(Vec x) {
+    return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
   // p * 2^n for integral n: vscalefps, exact, and 0 (or subnormal) where exp underflows.
   static Vec scale2(Vec p, Vec n) { return _mm512_scalef_ps(p, n); }
 };

@@ -1,8 +1,10 @@
 // Portable attention row kernels: plain loops, eight partial sums per dot
 // product so the compiler can keep them in one vector register without
-// reassociating (no -ffast-math).
+// reassociating (no -ffast-math). An f16 row is widened once for all query
+// rows of the group.
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/fp16.h"
 #include "kernels/cpu/dot/attention_rows.h"
@@ -10,10 +12,16 @@
 namespace dhi::kernels::cpu {
 namespace {
 
-void to_f32(const uint16_t* src, size_t src_stride, int64_t n_rows, int64_t n, float* dst) {
-  for (int64_t r = 0; r < n_rows; ++r) {
-    for (int64_t i = 0; i < n; ++i) dst[r * n + i] = fp16_to_f32(src[size_t(r) * src_stride + size_t(i)]);
-  }
+// Row j of a cache run as f32: the row itself, or widened into buf.
+const float* row_f32(const float* rows, size_t stride, int64_t j, int64_t, std::vector<float>&) {
+  return rows + size_t(j) * stride;
+}
+const float* row_f32(const uint16_t* rows, size_t stride, int64_t j, int64_t n,
+                     std::vector<float>& buf) {
+  buf.resize(size_t(n));
+  for (int64_t i = 0; i < n; ++i)
+    buf[size_t(i)] = fp16_to_f32(rows[size_t(j) * stride + size_t(i)]);
+  return buf.data();
 }
 
 float dot(const float* a, const float* b, int64_t n) {
@@ -27,22 +35,26 @@ float dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
-void scores(const float* q, size_t q_stride, int n_q, const float* k, size_t k_stride, int64_t n_pos, int64_t n,
-            float scale, float* s, size_t s_stride) {
-  for (int iq = 0; iq < n_q; ++iq) {
-    for (int64_t j = 0; j < n_pos; ++j) {
-      s[size_t(iq) * s_stride + size_t(j)] = scale * dot(q + size_t(iq) * q_stride, k + size_t(j) * k_stride, n);
-    }
+template <typename Elem>
+void scores(const float* q, size_t q_stride, int n_q, const Elem* k, size_t k_stride, int64_t n_pos,
+            int64_t n, float scale, float* s, size_t s_stride) {
+  thread_local std::vector<float> buf;
+  for (int64_t j = 0; j < n_pos; ++j) {
+    const float* kr = row_f32(k, k_stride, j, n, buf);
+    for (int iq = 0; iq < n_q; ++iq)
+      s[size_t(iq) * s_stride + size_t(j)] = scale * dot(q + size_t(iq) * q_stride, kr, n);
   }
 }
 
-void values(const float* p, size_t p_stride, int n_q, const float* v, size_t v_stride, int64_t n_pos, int64_t n,
-            float* o, size_t o_stride) {
-  for (int iq = 0; iq < n_q; ++iq) {
-    float* orow = o + size_t(iq) * o_stride;
-    for (int64_t j = 0; j < n_pos; ++j) {
+template <typename Elem>
+void values(const float* p, size_t p_stride, int n_q, const Elem* v, size_t v_stride, int64_t n_pos,
+            int64_t n, float* o, size_t o_stride) {
+  thread_local std::vector<float> buf;
+  for (int64_t j = 0; j < n_pos; ++j) {
+    const float* vr = row_f32(v, v_stride, j, n, buf);
+    for (int iq = 0; iq < n_q; ++iq) {
+      float* orow = o + size_t(iq) * o_stride;
       const float w = p[size_t(iq) * p_stride + size_t(j)];
-      const float* vr = v + size_t(j) * v_stride;
       for (int64_t i = 0; i < n; ++i) orow[i] += w * vr[i];
     }
   }
@@ -56,7 +68,8 @@ void softmax(float* s, int64_t n) {
   for (int64_t j = 0; j < n; ++j) s[j] *= inv;
 }
 
-constexpr AttentionRowKernel kKernel{&to_f32, &scores, &values, &softmax};
+constexpr AttentionRowKernel kKernel{&scores<float>, &scores<uint16_t>, &values<float>,
+                                     &values<uint16_t>, &softmax};
 
 }  // namespace
 
