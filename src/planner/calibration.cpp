@@ -131,8 +131,12 @@ CpuSpeed default_cpu_speed(TensorType t) {
   // against measurement") on the 2-core AMD EPYC (Zen 4) machine dhi is
   // developed on, with the AVX-512 kernels. Prefill fractions above 1: the
   // integer dot products (VNNI) outrun the nominal rate, which counts f32 FMAs.
+  // The attention cost is newer (decode attention reads each KV row once per
+  // GQA group since then): the median of three pairs of `dhi bench
+  // --calibrate` runs, 14-layer 1.5B-shape Q4_K_M at -p 64 and -p 2048, each
+  // pair at one bandwidth level (2.0, 2.1 and 2.9e-11 s; 6.2e-11 before).
   s.layer_overhead_s = 21.5e-6;
-  s.attn_s_per_elem = 6.2e-11;
+  s.attn_s_per_elem = 2.1e-11;
   switch (t) {
     case TensorType::F16:
     case TensorType::BF16:
