@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The README's CPU performance table: synthesizes the shape-faithful models
 # (once, into $DHI_BENCH_DIR), runs `dhi bench` on each model and prints one
-# Markdown row per model from the JSON (medians over the repetitions). Each
-# repetition is its own `dhi bench -r 1` (load, prompt, generation) between two
-# read-bandwidth probes (the one before it and the one `dhi bench` makes after
-# it), and its bandwidth fraction is against their mean; the row shows the
-# median fraction and the range of the probes. A shared host's bandwidth can
-# move by 2x within minutes, so one probe for the whole table would misstate
-# the rows far from it.
+# Markdown row per model from the JSON (medians over the repetitions).
+# `dhi bench` probes the read bandwidth before the first repetition and after
+# each, and each repetition's fraction is against the mean of its two probes;
+# the row shows the median fraction over the steady repetitions (probes within
+# 15% of each other), how many were steady, and the range of the probes. A
+# shared host's bandwidth can move by 2x within minutes, so one probe for the
+# whole table would misstate the rows far from it.
 #
 #   scripts/bench_cpu.sh [-p 512] [-n 128] [-r 3] [-t 2] [MODEL_KEY...]
 #   MODEL_KEY: 1.5b-f16 1.5b-q8_0 1.5b-q4_k_m 7b-q4_k_m (default: all four)
@@ -44,25 +44,18 @@ for key in "${keys[@]}"; do
   [ -f "$file" ] || "$dhi" synth "$preset" -q "$(quant_of "$key")" --vocab "$vocab" -o "$file" >&2
 done
 
-echo "| model | file | prompt tok/s (min–max) | gen tok/s (min–max) | TTFT | peak RSS | weights read per token | read GB/s (min–max) | bandwidth fraction (min–max) |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| model | file | prompt tok/s (min–max) | gen tok/s (min–max) | TTFT | peak RSS | weights read per token | read GB/s (min–max) | bandwidth fraction (min–max) | steady runs |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for key in "${keys[@]}"; do
-  file="$dir/r1-$key.gguf"
-  before=$("$dhi" bench --bandwidth -t "$threads" --json | jq '.median_gbs')
-  runs=""
-  for _ in $(seq "$reps"); do
-    json=$("$dhi" bench -m "$file" -p "$prompt" -n "$gen" -t "$threads" -r 1 --json)
-    runs+=$(jq -c --argjson before "$before" '{prompt_tps, gen_tps, ttft_ms, peak_rss_bytes, file_bytes: .model.file_bytes,
-      wpt: .weight_bytes_per_token, before: $before, after: .bandwidth_gbs,
-      fraction: (.weight_bytes_per_token * .gen_tps / ((.bandwidth_gbs + $before) / 2 * 1e9))}' <<<"$json")
-    before=$(jq '.bandwidth_gbs' <<<"$json")
-  done
-  jq -rs --arg key "$key" '
-    def r(x; n): (x * pow(10; n) | round) / pow(10; n);
-    def median: sort | .[(length - 1) / 2 | floor];
-    def col(f; n): (map(f) | median) as $m | "\(r($m; n)) (\(r(map(f) | min; n))–\(r(map(f) | max; n)))";
-    "| \($key) | \(r(.[0].file_bytes / 1e9; 2)) GB | \(col(.prompt_tps; 1)) | \(col(.gen_tps; 2))"
-    + " | \(r(map(.ttft_ms) | median / 1000; 2)) s | \(r(map(.peak_rss_bytes) | max / 1073741824; 2)) GiB"
-    + " | \(r(.[0].wpt / 1e9; 2)) GB | \(r(map(.before, .after) | min; 1))–\(r(map(.before, .after) | max; 1))"
-    + " | \(r(map(.fraction) | median * 100; 0))% (\(r(map(.fraction) | min * 100; 0))–\(r(map(.fraction) | max * 100; 0))) |"' <<<"$runs"
+  "$dhi" bench -m "$dir/r1-$key.gguf" -p "$prompt" -n "$gen" -t "$threads" -r "$reps" --json |
+    jq -r --arg key "$key" '
+      def r(x; n): (x * pow(10; n) | round) / pow(10; n);
+      def col(s; n): "\(r(s.median; n)) (\(r(s.min; n))–\(r(s.max; n)))";
+      def pct(x): "\(r(x * 100; 0))";
+      [.bandwidth.probes[].median_gbs] as $probes
+      | "| \($key) | \(r(.model.file_bytes / 1e9; 2)) GB | \(col(.spread.prompt_tps; 1)) | \(col(.spread.gen_tps; 2))"
+      + " | \(r(.ttft_ms / 1000; 2)) s | \(r(.peak_rss_bytes / 1073741824; 2)) GiB"
+      + " | \(r(.weight_bytes_per_token / 1e9; 2)) GB | \(r($probes | min; 1))–\(r($probes | max; 1))"
+      + " | \(pct(.bandwidth_fraction))% (\(pct(.spread.bandwidth_fraction.min))–\(pct(.spread.bandwidth_fraction.max)))"
+      + " | \(.steady_runs) of \(.reps) |"'
 done

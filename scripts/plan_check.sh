@@ -8,8 +8,9 @@
 # well under a millisecond, all fixed costs (thread hand-offs, small ops) that
 # swing by tens of percent between runs on a loaded machine; their decode
 # error is printed but not checked. Each decode prediction is made at the read
-# bandwidth measured around its bench (this host's moves within minutes); the
-# calibrated fractions are what is checked.
+# bandwidth `dhi bench` probed around its own repetitions (this host's moves
+# within minutes), and every calibration run keeps the bandwidth of its own
+# repetitions; the calibrated fractions are what is checked.
 #
 # Calibration goes into a fresh file (nothing of the user's is read): the
 # per-layer fixed cost from stories260K; then, per weight type, the decode and
@@ -41,6 +42,19 @@ json() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 prompt="Once upon a time there was a little robot who wanted to learn how memory works. \
 It asked the kernel how many pages it could have, and the kernel said: count them first."
 
+# Of a `dhi bench --json` file: the median generation speed and bandwidth of
+# the runs whose probes agreed (all runs when none did), and a note on them.
+bench_summary() {
+  python3 - "$1" <<'EOF'
+import json, statistics, sys
+j = json.load(open(sys.argv[1]))
+runs = [r for r in j["runs"] if r["bandwidth_steady"]] or j["runs"]
+tps = statistics.median(r["gen_tps"] for r in runs)
+probes = ", ".join(f"{p['median_gbs']:.1f}" for p in j["bandwidth"]["probes"])
+print(tps, j["bandwidth_gbs"], f"probes {probes} GB/s, {j['steady_runs']} of {len(j['runs'])} runs steady")
+EOF
+}
+
 # One table row per context for model $1, against the calibration as it is now.
 check() {
   local m=$1
@@ -62,16 +76,14 @@ check() {
     if [ "$(stat -c %s "$m")" -gt 100000000 ]; then n_gen=32; n_bench_prompt=$((ctx / 2 - n_gen / 2)); fi
     # The host's read bandwidth moves by tens of percent within minutes (other
     # tenants), so the prediction is made at the bandwidth of the bench's own
-    # minutes: the mean of a probe just before it and the one dhi bench runs
-    # just after (a custom device: this machine's RAM at that bandwidth, the
-    # calibrated fractions as they are).
-    bw_before=$("$dhi" bench --bandwidth -t $threads --json | json "j['median_gbs']")
+    # minutes: dhi bench probes it before and after every repetition (a custom
+    # device: this machine's RAM at that bandwidth, the calibrated fractions
+    # as they are).
     "$dhi" bench -m "$m" -p $n_bench_prompt -n $n_gen -r 3 -t $threads --json >"$work/bench.json"
-    bench_tps=$(json "j['gen_tps']" <"$work/bench.json")
-    bw=$(json "($bw_before + j['bandwidth_gbs']) / 2" <"$work/bench.json")
+    read -r bench_tps bw note < <(bench_summary "$work/bench.json")
     pred_tps=$("$dhi" plan "$m" --ctx $ctx --kv-type f16 --ram $ram_gb --bandwidth $bw -t $threads --json |
       json "j['predicted_decode_tps']")
-    bw_note="${bw_note}$(basename "$m") ctx $ctx: predicted at $(printf %.1f "$bw") GB/s (before $(printf %.1f "$bw_before"))"$'\n'
+    bw_note="${bw_note}$(basename "$m") ctx $ctx: predicted at $(printf %.1f "$bw") GB/s; $note"$'\n'
     python3 - "$m" "$ctx" "$(stat -c %s "$m")" "$pred_rss" "$rss" "$pred_tps" "$bench_tps" <<'EOF' || fail=1
 import os, sys
 m, ctx = sys.argv[1], sys.argv[2]
@@ -107,7 +119,7 @@ for q in Q4_K_M Q8_0 F16; do
   "$dhi" bench -m "$cal" -p 64 -n 32 -r 5 --calibrate --json >/dev/null
   if [ $q = Q4_K_M ]; then
     # Attention at a cache (14 layers x 2048 positions) beyond the L3 cache.
-    "$dhi" bench -m "$cal" -p 2048 -n 32 -r 3 --calibrate --json >/dev/null
+    "$dhi" bench -m "$cal" -p 2048 -n 32 -r 5 --calibrate --json >/dev/null
   fi
   rm -f "$cal"
   f=$work/r1-1.5b-${q,,}.gguf

@@ -45,15 +45,15 @@ void print_json(const nlohmann::json& j) {
   std::printf("%s\n", s.c_str());
 }
 
-Expected<engine::BandwidthResult> measure(const BenchOptions& o) {
+engine::BandwidthParams bandwidth_params(const BenchOptions& o) {
   engine::BandwidthParams bp;
   bp.buffer_bytes = uint64_t(o.bandwidth_mib) << 20;
   bp.n_threads = o.bench.n_threads;
-  return engine::measure_read_bandwidth(bp);
+  return bp;
 }
 
 Status bandwidth_only(const BenchOptions& o) {
-  DHI_ASSIGN_OR_RETURN(engine::BandwidthResult b, measure(o));
+  DHI_ASSIGN_OR_RETURN(engine::BandwidthResult b, engine::measure_read_bandwidth(bandwidth_params(o)));
   if (o.json) {
     nlohmann::json j = bandwidth_json(b);
     j["cpu"] = cpu_model();
@@ -86,7 +86,12 @@ Expected<planner::CalibrationRun> calibration_run(const BenchOptions& o, const e
   run.decode_bytes = m.decode_weight_bytes();
   run.attn_elems = planner::attention_elements(m, m.n_layer, gen_pos);
   run.prompt_flops = planner::token_flops(m, uint32_t(o.bench.n_prompt / 2));
-  run.gen_tps = r.gen_tps.median;
+  // Decode: the repetition with the median bandwidth fraction, with the
+  // bandwidth of its own minutes; prefill does not depend on it.
+  const engine::BenchRun& median = r.runs[size_t(r.median_fraction_run)];
+  run.gen_tps = median.gen_tps;
+  run.bandwidth_gbs = median.bandwidth_gbs();
+  run.bandwidth_steady = r.n_steady > 0;
   run.prompt_tps = r.prompt_tps.median;
   return run;
 }
@@ -105,45 +110,59 @@ Status bench(BenchOptions& o) {
     req.kv_type = o.bench.kv_type;
     DHI_TRY(admit(*file, o.bench.model_path, req));
   }
+  const bool measured = !(o.bandwidth_gbs > 0);
+  if (measured) {
+    o.bench.probe = bandwidth_params(o);
+  } else {
+    o.bench.bandwidth_gbs = o.bandwidth_gbs;
+  }
   const bool progress = !o.json;
   DHI_ASSIGN_OR_RETURN(engine::BenchResult r,
                        engine::run_bench(o.bench, [&](int32_t rep, const engine::BenchRun& run) {
                          if (!progress) return;
                          std::fprintf(stderr,
-                                      "run %d: load %.0f ms | prompt %.2f tok/s | gen %.2f tok/s | ttft %.0f ms\n",
-                                      rep + 1, run.load_ms, run.prompt_tps, run.gen_tps, run.ttft_ms);
+                                      "run %d: load %.0f ms | prompt %.2f tok/s | gen %.2f tok/s | ttft %.0f ms | "
+                                      "read %.1f -> %.1f GB/s%s\n",
+                                      rep + 1, run.load_ms, run.prompt_tps, run.gen_tps, run.ttft_ms,
+                                      run.bandwidth_before_gbs, run.bandwidth_after_gbs,
+                                      run.bandwidth_steady() ? "" : " (moved: not counted)");
                        }));
-  // After the runs, so the buffer does not count in the peak RSS.
-  engine::BandwidthResult bw;
-  bool measured = false;
-  if (o.bandwidth_gbs > 0) {
-    bw.median_gbs = bw.min_gbs = bw.max_gbs = o.bandwidth_gbs;
-  } else {
-    DHI_ASSIGN_OR_RETURN(bw, measure(o));
-    measured = true;
-  }
-  const auto fraction = [&](double tps) {
-    return engine::bandwidth_fraction(r.weight_bytes_per_token, tps, bw.median_gbs);
-  };
+  // The machine's bandwidth now: the last probe.
+  const double latest_gbs = r.runs.back().bandwidth_after_gbs;
   nlohmann::json cal_json;
   if (o.calibrate) {
     DHI_ASSIGN_OR_RETURN(planner::CalibrationRun run, calibration_run(o, r));
     const std::string path = o.calibration_path.empty() ? planner::default_calibration_path() : o.calibration_path;
     const double nominal = planner::nominal_cpu_gflops(r.n_threads, planner::local_cpu_ghz());
-    DHI_TRY(planner::save_calibration_run(path, cpu_model(), bw.median_gbs, nominal, run));
+    DHI_TRY(planner::save_calibration_run(path, cpu_model(), latest_gbs, nominal, run));
+    if (!run.bandwidth_steady)
+      std::fprintf(stderr,
+                   "calibration: the read bandwidth moved during every repetition, so this run's decode speed will "
+                   "not set the planner's decode constants (its prefill speed will); more repetitions (-r) may "
+                   "catch a steady one\n");
     cal_json = {{"path", path},
                 {"weight_type", run.weight_type},
                 {"decode_bytes", run.decode_bytes},
                 {"prompt_flops", run.prompt_flops},
                 {"nominal_gflops", nominal},
-                {"prefill_fraction", planner::run_prefill_fraction(run, nominal)}};
+                {"prefill_fraction", planner::run_prefill_fraction(run, nominal)},
+                {"bandwidth_steady", run.bandwidth_steady}};
   }
 
   if (o.json) {
     nlohmann::json runs = nlohmann::json::array();
-    for (const engine::BenchRun& run : r.runs) {
-      runs.push_back({{"load_ms", run.load_ms},     {"prompt_ms", run.prompt_ms}, {"prompt_tps", run.prompt_tps},
-                      {"ttft_ms", run.ttft_ms},     {"gen_ms", run.gen_ms},       {"gen_tps", run.gen_tps}});
+    for (size_t i = 0; i < r.runs.size(); ++i) {
+      const engine::BenchRun& run = r.runs[i];
+      runs.push_back({{"load_ms", run.load_ms},
+                      {"prompt_ms", run.prompt_ms},
+                      {"prompt_tps", run.prompt_tps},
+                      {"ttft_ms", run.ttft_ms},
+                      {"gen_ms", run.gen_ms},
+                      {"gen_tps", run.gen_tps},
+                      {"bandwidth_before_gbs", run.bandwidth_before_gbs},
+                      {"bandwidth_after_gbs", run.bandwidth_after_gbs},
+                      {"bandwidth_steady", run.bandwidth_steady()},
+                      {"bandwidth_fraction", r.run_fraction[i]}});
     }
     nlohmann::json j;
     j["model"] = {{"path", o.bench.model_path}, {"arch", r.arch},           {"name", r.name},
@@ -162,17 +181,21 @@ Status bench(BenchOptions& o) {
     j["ttft_ms"] = r.ttft_ms.median;
     j["peak_rss_bytes"] = r.peak_rss_bytes;
     j["weight_bytes_per_token"] = r.weight_bytes_per_token;
-    j["bandwidth_gbs"] = bw.median_gbs;
+    j["bandwidth_gbs"] = r.bandwidth_gbs.median;
     j["bandwidth_source"] = measured ? "measured" : "given";
-    j["bandwidth_fraction"] = fraction(r.gen_tps.median);
+    j["bandwidth_fraction"] = r.bandwidth_fraction.median;
     j["spread"] = {{"load_ms", stat_json(r.load_ms)},
                    {"prompt_tps", stat_json(r.prompt_tps)},
                    {"gen_tps", stat_json(r.gen_tps)},
                    {"ttft_ms", stat_json(r.ttft_ms)},
-                   {"bandwidth_fraction",
-                    {{"median", fraction(r.gen_tps.median)}, {"min", fraction(r.gen_tps.min)},
-                     {"max", fraction(r.gen_tps.max)}}}};
-    if (measured) j["bandwidth"] = bandwidth_json(bw);
+                   {"bandwidth_gbs", stat_json(r.bandwidth_gbs)},
+                   {"bandwidth_fraction", stat_json(r.bandwidth_fraction)}};
+    j["steady_runs"] = r.n_steady;
+    if (measured) {
+      nlohmann::json probes = nlohmann::json::array();
+      for (const engine::BandwidthResult& b : r.probes) probes.push_back(bandwidth_json(b));
+      j["bandwidth"] = {{"probes", probes}, {"steady_tolerance", engine::kSteadyBandwidthTolerance}};
+    }
     if (o.calibrate) j["calibration"] = cal_json;
     j["runs"] = runs;
     j["cpu"] = cpu_model();
@@ -192,8 +215,16 @@ Status bench(BenchOptions& o) {
               r.gen_tps.min, r.gen_tps.max);
   std::printf("first token: %.0f ms (min %.0f, max %.0f)\n", r.ttft_ms.median, r.ttft_ms.min, r.ttft_ms.max);
   std::printf("peak RSS:   %.1f MiB\n", double(r.peak_rss_bytes) / (1 << 20));
-  std::printf("bandwidth:  %.1f GB/s (%s); generation reaches %.0f%% of it\n", bw.median_gbs,
-              measured ? "measured" : "given", 100.0 * fraction(r.gen_tps.median));
+  if (measured) {
+    std::printf("bandwidth:  %.1f GB/s (median of the runs' own, probed before and after each); generation reaches "
+                "%.0f%% (min %.0f, max %.0f) over %d of %d runs%s\n",
+                r.bandwidth_gbs.median, 100.0 * r.bandwidth_fraction.median, 100.0 * r.bandwidth_fraction.min,
+                100.0 * r.bandwidth_fraction.max, r.n_steady > 0 ? r.n_steady : r.n_reps, r.n_reps,
+                r.n_steady > 0 ? "" : " (the bandwidth moved during every run)");
+  } else {
+    std::printf("bandwidth:  %.1f GB/s (given); generation reaches %.0f%% of it\n", r.bandwidth_gbs.median,
+                100.0 * r.bandwidth_fraction.median);
+  }
   std::printf("medians of %d runs; %s\n", r.n_reps, DHI_GIT_REVISION);
   if (o.calibrate) std::printf("calibration: stored in %s\n", cal_json["path"].get<std::string>().c_str());
   return {};

@@ -148,6 +148,7 @@ nlohmann::json plan_json(const planner::Plan& p, const planner::DeviceProfile& d
   j["predicted_prefill_tps"] = p.prefill_tps;
   j["speed_source"] = p.speed_source;
   j["cpu_speed"] = {{"decode_fraction", speed.decode_fraction},
+                    {"decode_gbs_per_thread", speed.decode_gbs_per_thread},
                     {"layer_overhead_s", speed.layer_overhead_s},
                     {"attn_s_per_elem", speed.attn_s_per_elem},
                     {"prefill_fraction", speed.prefill_fraction}};

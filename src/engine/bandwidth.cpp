@@ -1,11 +1,16 @@
 // Streaming-read bandwidth measurement (see bandwidth.h).
 #include "engine/bandwidth.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <memory>
 #include <new>
+#include <string>
 
 #include "core/mapped_file.h"
 #include "core/thread_pool.h"
@@ -32,7 +37,98 @@ double median_of(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// What the child writes to the parent: a fixed header, then the passes' GB/s
+// (ok) or the error message (not ok).
+struct ChildReport {
+  int32_t ok = 0;
+  int32_t n_threads = 0;
+  uint64_t buffer_bytes = 0;
+  uint64_t n_payload = 0;  // passes (doubles) or message bytes
+};
+
+bool write_all(int fd, const void* data, size_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= size_t(w);
+  }
+  return true;
+}
+
+std::string read_all(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    out.append(buf, size_t(r));
+  }
+  return out;
+}
+
+[[noreturn]] void child_measure(int fd, const BandwidthParams& params) {
+  const Expected<BandwidthResult> r = measure_read_bandwidth(params);
+  ChildReport h;
+  bool sent = false;
+  if (r.ok()) {
+    h.ok = 1;
+    h.n_threads = r->n_threads;
+    h.buffer_bytes = r->buffer_bytes;
+    h.n_payload = r->pass_gbs.size();
+    sent = write_all(fd, &h, sizeof h) && write_all(fd, r->pass_gbs.data(), r->pass_gbs.size() * sizeof(double));
+  } else {
+    const std::string& m = r.error().message;
+    h.n_payload = m.size();
+    sent = write_all(fd, &h, sizeof h) && write_all(fd, m.data(), m.size());
+  }
+  // _exit: the parent's atexit handlers and buffered streams are not the child's to run.
+  ::_exit(sent ? 0 : 1);
+}
+
 }  // namespace
+
+Expected<BandwidthResult> measure_read_bandwidth_in_child(const BandwidthParams& params) {
+  int fds[2];
+  if (::pipe(fds) != 0) return make_error("bandwidth: pipe: ", std::strerror(errno));
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int e = errno;
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return make_error("bandwidth: fork: ", std::strerror(e));
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    child_measure(fds[1], params);
+  }
+  ::close(fds[1]);
+  const std::string report = read_all(fds[0]);
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  ChildReport h;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || report.size() < sizeof h)
+    return make_error("bandwidth: the measuring child process failed (status ", status, ")");
+  std::memcpy(&h, report.data(), sizeof h);
+  const size_t payload = report.size() - sizeof h;
+  if (!h.ok) return make_error(report.substr(sizeof h, std::min<size_t>(payload, h.n_payload)));
+  if (h.n_payload == 0 || h.n_payload > 1000 || payload != h.n_payload * sizeof(double))
+    return make_error("bandwidth: malformed report from the measuring child process");
+  BandwidthResult r;
+  r.n_threads = h.n_threads;
+  r.buffer_bytes = h.buffer_bytes;
+  r.pass_gbs.resize(size_t(h.n_payload));
+  std::memcpy(r.pass_gbs.data(), report.data() + sizeof h, payload);
+  r.median_gbs = median_of(r.pass_gbs);
+  r.min_gbs = *std::min_element(r.pass_gbs.begin(), r.pass_gbs.end());
+  r.max_gbs = *std::max_element(r.pass_gbs.begin(), r.pass_gbs.end());
+  return r;
+}
 
 Expected<BandwidthResult> measure_read_bandwidth(const BandwidthParams& params) {
   if (params.passes < 1 || params.passes > 1000)

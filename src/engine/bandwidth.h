@@ -30,4 +30,12 @@ struct BandwidthResult {
 // independent accumulators so loads, not the add chain, set the pace.
 Expected<BandwidthResult> measure_read_bandwidth(const BandwidthParams& params);
 
+// The same measurement in a forked child process: its buffer never enters
+// this process's address space or its peak RSS (getrusage RUSAGE_SELF), so a
+// model benchmark can probe the bandwidth between its repetitions and still
+// report the model's own peak. Call it while no other thread of this process
+// holds a lock the measurement needs (between repetitions, with the model's
+// thread pool gone).
+Expected<BandwidthResult> measure_read_bandwidth_in_child(const BandwidthParams& params);
+
 }  // namespace dhi::engine

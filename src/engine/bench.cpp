@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <memory>
 #include <thread>
 
@@ -126,6 +127,11 @@ uint64_t decode_weight_bytes(const model::ModelWeights& w) {
   return total;
 }
 
+bool BenchRun::bandwidth_steady() const {
+  const double mean = bandwidth_gbs();
+  return mean > 0 && std::abs(bandwidth_after_gbs - bandwidth_before_gbs) <= kSteadyBandwidthTolerance * mean;
+}
+
 uint64_t peak_rss_bytes() {
   struct rusage ru = {};
   if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
@@ -145,8 +151,21 @@ Expected<BenchResult> run_bench(const BenchParams& p, const BenchProgress& progr
   r.n_reps = p.n_reps;
   r.n_threads = p.n_threads > 0 ? p.n_threads : int32_t(std::max(1u, std::thread::hardware_concurrency()));
   r.isa = std::string(kernels::cpu::isa_name(isa));
+  if (p.probe && p.bandwidth_gbs > 0) return make_error("bench: give a bandwidth or probe it, not both");
+  // Between repetitions no model and no thread pool is alive, so the probe's
+  // fork copies nothing large and leaves no lock held.
+  const auto probe = [&]() -> Expected<double> {
+    if (!p.probe) return p.bandwidth_gbs;
+    DHI_ASSIGN_OR_RETURN(BandwidthResult b, measure_read_bandwidth_in_child(*p.probe));
+    r.probes.push_back(b);
+    return b.median_gbs;
+  };
+  DHI_ASSIGN_OR_RETURN(double before, probe());
   for (int32_t rep = 0; rep < p.n_reps; ++rep) {
     DHI_ASSIGN_OR_RETURN(BenchRun run, run_once(p, r, rep == 0));
+    run.bandwidth_before_gbs = before;
+    DHI_ASSIGN_OR_RETURN(run.bandwidth_after_gbs, probe());
+    before = run.bandwidth_after_gbs;
     r.runs.push_back(run);
     if (progress) progress(rep, run);
   }
@@ -160,6 +179,26 @@ Expected<BenchResult> run_bench(const BenchParams& p, const BenchProgress& progr
   r.gen_tps = collect(&BenchRun::gen_tps);
   r.ttft_ms = collect(&BenchRun::ttft_ms);
   r.peak_rss_bytes = peak_rss_bytes();
+
+  std::vector<int32_t> counted;
+  for (int32_t i = 0; i < p.n_reps; ++i) {
+    const BenchRun& run = r.runs[size_t(i)];
+    r.run_fraction.push_back(bandwidth_fraction(r.weight_bytes_per_token, run.gen_tps, run.bandwidth_gbs()));
+    if (run.bandwidth_steady()) counted.push_back(i);
+  }
+  r.n_steady = int32_t(counted.size());
+  if (counted.empty())
+    for (int32_t i = 0; i < p.n_reps; ++i) counted.push_back(i);
+  std::vector<double> bw, fr;
+  for (int32_t i : counted) {
+    bw.push_back(r.runs[size_t(i)].bandwidth_gbs());
+    fr.push_back(r.run_fraction[size_t(i)]);
+  }
+  r.bandwidth_gbs = bench_stat(std::move(bw));
+  r.bandwidth_fraction = bench_stat(fr);
+  std::sort(counted.begin(), counted.end(),
+            [&](int32_t a, int32_t b) { return r.run_fraction[size_t(a)] < r.run_fraction[size_t(b)]; });
+  r.median_fraction_run = counted[(counted.size() - 1) / 2];
   return r;
 }
 

@@ -9,11 +9,13 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/expected.h"
 #include "core/tensor_type.h"
+#include "engine/bandwidth.h"
 #include "model/model.h"
 
 namespace dhi::engine {
@@ -25,7 +27,19 @@ struct BenchParams {
   int32_t n_threads = 0;   // 0: all cores
   int32_t n_reps = 3;
   TensorType kv_type = TensorType::F16;  // llama.cpp's default, so the figures compare
+  // The read bandwidth the decode fraction is against: given (> 0), or probed
+  // (in a child process, measure_read_bandwidth_in_child) before the first
+  // repetition and after every one, so that each repetition is compared with
+  // the bandwidth of its own minutes. A shared host's bandwidth can move by 2x
+  // within minutes. Neither: no fraction.
+  double bandwidth_gbs = 0;
+  std::optional<BandwidthParams> probe;
 };
+
+// A repetition whose two probes differ by more than this (relative to their
+// mean) ran while the bandwidth moved; its fraction is not counted when any
+// repetition is steady.
+inline constexpr double kSteadyBandwidthTolerance = 0.15;
 
 // Median and spread of one quantity over the repetitions.
 struct BenchStat {
@@ -38,6 +52,11 @@ struct BenchRun {
   double prompt_ms = 0, prompt_tps = 0;
   double ttft_ms = 0;  // prompt evaluation plus choosing the first token
   double gen_ms = 0, gen_tps = 0;
+  // The bandwidth probed just before and just after this repetition (both the
+  // given bandwidth when one was given; 0 when neither).
+  double bandwidth_before_gbs = 0, bandwidth_after_gbs = 0;
+  double bandwidth_gbs() const { return 0.5 * (bandwidth_before_gbs + bandwidth_after_gbs); }
+  bool bandwidth_steady() const;
 };
 
 // What a decode step reads: every weight tensor except the token embedding
@@ -58,6 +77,14 @@ struct BenchResult {
   std::vector<BenchRun> runs;
   BenchStat load_ms, prompt_tps, gen_tps, ttft_ms;
   uint64_t peak_rss_bytes = 0;  // of the whole process after the runs (getrusage)
+  // Bandwidth: every probe in order (none when given); per repetition its
+  // fraction (weight bytes per token x gen tok/s / its bandwidth). The stats
+  // are over the steady repetitions, or all when none is steady.
+  std::vector<BandwidthResult> probes;
+  std::vector<double> run_fraction;
+  int32_t n_steady = 0;
+  BenchStat bandwidth_gbs, bandwidth_fraction;
+  int32_t median_fraction_run = 0;  // the repetition whose fraction is the (lower) median
 };
 
 // Called after each repetition (for progress lines).

@@ -329,9 +329,29 @@ TEST(CliBench, JsonHasEveryKeyWithSaneValues) {
   EXPECT_EQ(j["model"]["file_bytes"].get<uint64_t>(), file_bytes);
   EXPECT_EQ(j["model"]["arch"], "llama");
   EXPECT_GT(j["peak_rss_bytes"].get<uint64_t>(), file_bytes);
-  // The fraction is the product the README defines.
-  EXPECT_NEAR(j["bandwidth_fraction"].get<double>(),
-              double(expected) * j["gen_tps"].get<double>() / (j["bandwidth_gbs"].get<double>() * 1e9), 1e-9);
+  // Probes before the first run and after each: a run's "after" is the next
+  // run's "before". Each run's fraction is the product the README defines, at
+  // the mean of its two probes; the reported one is the median over the steady
+  // runs (all of them when none is).
+  const nlohmann::json& probes = j["bandwidth"]["probes"];
+  ASSERT_EQ(probes.size(), 3u);
+  std::vector<double> steady, all;
+  for (size_t i = 0; i < 2; ++i) {
+    const nlohmann::json& run = j["runs"][i];
+    const double before = run["bandwidth_before_gbs"], after = run["bandwidth_after_gbs"];
+    EXPECT_EQ(before, probes[i]["median_gbs"].get<double>());
+    EXPECT_EQ(after, probes[i + 1]["median_gbs"].get<double>());
+    const double f = double(expected) * run["gen_tps"].get<double>() / ((before + after) / 2 * 1e9);
+    EXPECT_NEAR(run["bandwidth_fraction"].get<double>(), f, 1e-9);
+    EXPECT_EQ(run["bandwidth_steady"].get<bool>(), std::abs(after - before) <= 0.15 * (before + after) / 2);
+    all.push_back(f);
+    if (run["bandwidth_steady"].get<bool>()) steady.push_back(f);
+  }
+  EXPECT_EQ(j["steady_runs"].get<size_t>(), steady.size());
+  const std::vector<double>& counted = steady.empty() ? all : steady;
+  double median = counted[0];
+  if (counted.size() == 2) median = (counted[0] + counted[1]) / 2;
+  EXPECT_NEAR(j["bandwidth_fraction"].get<double>(), median, 1e-9);
 }
 
 TEST(CliBench, GivenBandwidthAndBandwidthOnly) {
@@ -341,6 +361,9 @@ TEST(CliBench, GivenBandwidthAndBandwidthOnly) {
   nlohmann::json j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["bandwidth_gbs"], 50.0);
   EXPECT_EQ(j["bandwidth_source"], "given");
+  EXPECT_FALSE(j.contains("bandwidth"));  // nothing probed
+  EXPECT_EQ(j["runs"][0]["bandwidth_before_gbs"], 50.0);
+  EXPECT_EQ(j["steady_runs"], 1);
 
   r = run_dhi("bench --bandwidth --json -t 2 --bandwidth-mib 16");
   ASSERT_EQ(r.exit_code, 0) << r.err;

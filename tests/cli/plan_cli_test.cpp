@@ -103,7 +103,7 @@ TEST(CliPlan, BenchCalibrationFeedsThePlan) {
   const nlohmann::json p = plan_json(shell_quote(stories()) + " --calibration " + shell_quote(cal));
   EXPECT_NE(p["speed_source"].get<std::string>().find("calibrated"), std::string::npos) << p["speed_source"];
   // The constants it used, for the reader checking a prediction.
-  for (const char* k : {"decode_fraction", "layer_overhead_s", "attn_s_per_elem", "prefill_fraction"})
+  for (const char* k : {"decode_fraction", "decode_gbs_per_thread", "layer_overhead_s", "attn_s_per_elem", "prefill_fraction"})
     EXPECT_TRUE(p["cpu_speed"][k].is_number()) << k;
   EXPECT_GT(p["cpu_speed"]["decode_fraction"].get<double>(), 0);
   EXPECT_NE(p["device_description"].get<std::string>().find("calibration file"), std::string::npos);

@@ -1,6 +1,6 @@
 // The arithmetic behind `dhi bench`: medians and spreads, the bandwidth
-// fraction, which weights a decode step reads (tied and untied output), and the
-// bandwidth measurement's argument checks.
+// fraction, which weights a decode step reads (tied and untied output), the
+// bandwidth measurement's argument checks and its child-process form.
 #include <gtest/gtest.h>
 
 #include "engine/bandwidth.h"
@@ -93,6 +93,43 @@ TEST(Bandwidth, MeasuresEveryPass) {
   for (double g : r->pass_gbs) EXPECT_GT(g, 0.0);
   EXPECT_LE(r->min_gbs, r->median_gbs);
   EXPECT_LE(r->median_gbs, r->max_gbs);
+}
+
+TEST(Bandwidth, ChildProcessMeasuresWithoutRaisingOurPeakRss) {
+  // The probe between benchmark repetitions must not count in the model's
+  // peak RSS: a 512 MiB buffer filled in a child leaves ours where it was.
+  const uint64_t before = peak_rss_bytes();
+  if (before > (uint64_t(256) << 20)) GTEST_SKIP() << "this process already peaked at " << before << " bytes";
+  BandwidthParams p;
+  p.buffer_bytes = uint64_t(512) << 20;
+  p.passes = 3;
+  p.n_threads = 2;
+  auto r = measure_read_bandwidth_in_child(p);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->pass_gbs.size(), 3u);
+  EXPECT_EQ(r->n_threads, 2);
+  EXPECT_EQ(r->buffer_bytes, p.buffer_bytes);
+  for (double g : r->pass_gbs) EXPECT_GT(g, 0.0);
+  EXPECT_LE(r->min_gbs, r->median_gbs);
+  EXPECT_LE(r->median_gbs, r->max_gbs);
+  EXPECT_LT(peak_rss_bytes(), before + (uint64_t(64) << 20));
+
+  // The child's error comes back as ours.
+  p.passes = 0;
+  auto bad = measure_read_bandwidth_in_child(p);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("passes"), std::string::npos) << bad.error().message;
+}
+
+TEST(BenchRun, SteadyWhenItsProbesAgree) {
+  BenchRun r;
+  EXPECT_FALSE(r.bandwidth_steady());  // no bandwidth at all
+  r.bandwidth_before_gbs = 36;
+  r.bandwidth_after_gbs = 38;
+  EXPECT_DOUBLE_EQ(r.bandwidth_gbs(), 37);
+  EXPECT_TRUE(r.bandwidth_steady());
+  r.bandwidth_after_gbs = 64;  // the host switched level during the run
+  EXPECT_FALSE(r.bandwidth_steady());
 }
 
 }  // namespace

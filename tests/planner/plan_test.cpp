@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -156,7 +157,8 @@ TEST(Calibration, RoundTripAndDerivedConstants) {
   std::remove(path.c_str());
   // Runs built from the speed model itself: 10 GB/s, 50 us per layer, 2 ns
   // per attention element, the tiny model at full bandwidth (measured at two
-  // prompt lengths), the Q4_K one at 60%.
+  // prompt lengths), the Q4_K one at 60% (below the memory roof: its kernels,
+  // 3 GB/s per thread, held it back).
   const double bw = 10, c = 50e-6, a = 2e-9;
   CalibrationRun tiny{"/m/tiny.gguf", "F32", 5, 2, 64, 1'000'000, 0, 1e6, 0, 1000};
   tiny.gen_tps = 1.0 / (5 * c + 1e6 / (bw * 1e9));
@@ -178,7 +180,9 @@ TEST(Calibration, RoundTripAndDerivedConstants) {
   const CpuSpeed s = derive_cpu_speed(**cal, TensorType::Q4_K);
   EXPECT_NEAR(s.attn_s_per_elem, a, 1e-13);
   EXPECT_NEAR(s.layer_overhead_s, c, 1e-9);
-  EXPECT_NEAR(s.decode_fraction, 0.6, 1e-6);
+  EXPECT_EQ(s.decode_fraction, default_cpu_speed(TensorType::Q4_K).decode_fraction);
+  EXPECT_NEAR(s.decode_gbs_per_thread, 3, 1e-6);
+  EXPECT_NEAR(cpu_weight_gbs(s, bw, 2), 6, 1e-6);
   EXPECT_NEAR(s.prefill_fraction, 3e9 * 20 / 100e9, 1e-9);
   // A type without a run keeps the default fraction but the measured costs.
   const CpuSpeed f16 = derive_cpu_speed(**cal, TensorType::F16);
@@ -199,7 +203,7 @@ TEST(Calibration, RoundTripAndDerivedConstants) {
   ASSERT_TRUE(cal2.ok() && cal2->has_value());
   ASSERT_EQ((*cal2)->runs.size(), 4u);
   EXPECT_NEAR(derive_cpu_speed(**cal2, TensorType::Q4_K).attn_s_per_elem, a, 1e-13);
-  EXPECT_NEAR(derive_cpu_speed(**cal2, TensorType::Q4_K).decode_fraction, 0.6, 1e-6);
+  EXPECT_NEAR(cpu_weight_gbs(derive_cpu_speed(**cal2, TensorType::Q4_K), bw, 2), 6, 1e-6);
 
   // A missing file is no calibration; a broken one is an error naming it.
   auto none = load_calibration(path + ".missing");
@@ -211,6 +215,103 @@ TEST(Calibration, RoundTripAndDerivedConstants) {
   EXPECT_NE(bad.error().message.find(path), std::string::npos);
   { std::ofstream(path) << "not json"; }
   EXPECT_FALSE(load_calibration(path).ok());
+}
+
+TEST(Calibration, DecodeRoofsFromRunsAtTheirOwnBandwidths) {
+  // A shared host's bandwidth moves between runs. The truth here: 20 us per
+  // layer, 3e-11 s per attention element, weights streamed at the lower of
+  // 93% of the bandwidth and 23 GB/s per thread (2 threads). The Q4_K model
+  // ran at -p 64 and -p 2048 while the machine read 36 GB/s and at a long
+  // context while it read 44 (memory-bound), and at -p 1024 while it read 64
+  // (compute-bound: 46 < 0.93 x 64). The tiny model ran at full bandwidth.
+  const double c = 20e-6, a = 3e-11, f = 0.93, per_thread = 23;
+  const double d = 5e8;
+  const auto weight_s = [&](double bw) { return d / (std::min(f * bw, 2 * per_thread) * 1e9); };
+  CalibrationRun tiny{"/m/tiny.gguf", "F32", 5, 2, 64, 1'000'000, 0, 1e6, 0, 1000};
+  tiny.bandwidth_gbs = 50;
+  tiny.gen_tps = 1.0 / (5 * c + 1e6 / 50e9);
+  CalibrationRun short_ctx{"/m/q4.gguf", "Q4_K", 14, 2, 64, uint64_t(d), 1e6, 3e9, 0, 20};
+  short_ctx.bandwidth_gbs = 36;
+  short_ctx.gen_tps = 1.0 / (14 * c + 1e6 * a + weight_s(36));
+  CalibrationRun long_ctx = short_ctx;
+  long_ctx.n_prompt = 2048;
+  long_ctx.attn_elems = 3e7;
+  long_ctx.gen_tps = 1.0 / (14 * c + 3e7 * a + weight_s(36));
+  CalibrationRun huge = short_ctx;
+  huge.n_prompt = 8192;
+  huge.attn_elems = 2e8;
+  huge.bandwidth_gbs = 44;
+  huge.gen_tps = 1.0 / (14 * c + 2e8 * a + weight_s(44));
+  CalibrationRun fast = short_ctx;
+  fast.n_prompt = 1024;
+  fast.attn_elems = 1.5e7;
+  fast.bandwidth_gbs = 64;
+  fast.gen_tps = 1.0 / (14 * c + 1.5e7 * a + weight_s(64));
+
+  const std::string path = ::testing::TempDir() + "/dhi_cal_bw_" + std::to_string(getpid()) + ".json";
+  std::remove(path.c_str());
+  for (const CalibrationRun& r : {tiny, short_ctx, long_ctx, huge, fast})
+    ASSERT_TRUE(save_calibration_run(path, "cpu", r.bandwidth_gbs, 100, r).ok());
+  auto cal = load_calibration(path);
+  ASSERT_TRUE(cal.ok() && cal->has_value());
+  EXPECT_EQ((*cal)->bandwidth_gbs, 64);  // the latest
+  ASSERT_EQ((*cal)->runs.size(), 5u);
+  EXPECT_EQ((*cal)->runs[0].bandwidth_gbs, 50);
+  EXPECT_EQ((*cal)->runs[4].bandwidth_gbs, 64);
+  const CpuSpeed s = derive_cpu_speed(**cal, TensorType::Q4_K);
+  // Attention from the pair at one bandwidth. The pairs with the run at 44
+  // differ more in attention work, but their weights streamed faster: 1.6e-11
+  // from the widest of them.
+  EXPECT_NEAR(s.attn_s_per_elem, a, 1e-15);
+  EXPECT_NEAR(s.layer_overhead_s, c, 1e-10);
+  EXPECT_NEAR(s.decode_fraction, f, 1e-9);
+  EXPECT_NEAR(s.decode_gbs_per_thread, per_thread, 1e-6);
+  // So the planner predicts both levels: memory-bound at 36, compute-bound at 64.
+  EXPECT_NEAR(cpu_weight_gbs(s, 36, 2), f * 36, 1e-6);
+  EXPECT_NEAR(cpu_weight_gbs(s, 64, 2), 2 * per_thread, 1e-6);
+
+  // Runs all at the memory roof say only that the kernels keep up with it:
+  // the per-thread rate is at least what they streamed, and the default's.
+  Calibration memory_bound = **cal;
+  memory_bound.runs.pop_back();
+  const CpuSpeed m = derive_cpu_speed(memory_bound, TensorType::Q4_K);
+  EXPECT_NEAR(m.decode_fraction, f, 1e-9);
+  EXPECT_EQ(m.decode_gbs_per_thread, std::max(default_cpu_speed(TensorType::Q4_K).decode_gbs_per_thread, f * 36 / 2));
+
+  // A run during which the bandwidth moved (its probes' mean 50 GB/s, its
+  // decode mostly at 36) would pass for a compute-bound one at 16.7 GB/s per
+  // thread; `dhi bench` marks it unsteady and it is left out of the decode
+  // constants (and survives the file's round trip so marked).
+  CalibrationRun moved = short_ctx;
+  moved.n_prompt = 512;
+  moved.attn_elems = 7e6;
+  moved.bandwidth_gbs = 50;
+  moved.bandwidth_steady = false;
+  moved.gen_tps = 1.0 / (14 * c + 7e6 * a + weight_s(36));
+  memory_bound.runs.push_back(moved);
+  EXPECT_EQ(derive_cpu_speed(memory_bound, TensorType::Q4_K).decode_gbs_per_thread, m.decode_gbs_per_thread);
+  ASSERT_TRUE(save_calibration_run(path, "cpu", 50, 100, moved).ok());
+  auto with_moved = load_calibration(path);
+  ASSERT_TRUE(with_moved.ok() && with_moved->has_value());
+  ASSERT_EQ((*with_moved)->runs.size(), 6u);
+  EXPECT_FALSE((*with_moved)->runs[5].bandwidth_steady);
+  EXPECT_TRUE((*with_moved)->runs[4].bandwidth_steady);
+
+  // A file written before runs kept their bandwidth: the file's stands in.
+  { std::ofstream(path) << R"({"version": 1, "cpu": "cpu", "bandwidth_gbs": 40, "nominal_gflops": 100, "runs": [
+      {"model": "/m/q4.gguf", "weight_type": "Q4_K", "n_layer": 14, "n_threads": 2, "n_prompt": 64,
+       "decode_bytes": 500000000, "attn_elems": 0, "prompt_flops": 3e9, "gen_tps": 50, "prompt_tps": 20}]})"; }
+  auto old = load_calibration(path);
+  ASSERT_TRUE(old.ok()) << old.error().message;
+  ASSERT_TRUE(old->has_value());
+  EXPECT_EQ((*old)->runs[0].bandwidth_gbs, 0);
+  EXPECT_EQ(run_bandwidth_gbs(**old, (*old)->runs[0]), 40);
+  { std::ofstream(path) << R"({"version": 1, "cpu": "cpu", "bandwidth_gbs": 40, "nominal_gflops": 100, "runs": [
+      {"model": "/m/q4.gguf", "weight_type": "Q4_K", "n_layer": 14, "n_threads": 2, "n_prompt": 64,
+       "decode_bytes": 500000000, "attn_elems": 0, "prompt_flops": 3e9, "gen_tps": 50, "prompt_tps": 20,
+       "bandwidth_gbs": -3}]})"; }
+  EXPECT_FALSE(load_calibration(path).ok());
+  std::remove(path.c_str());
 }
 
 TEST(Devices, CustomProfileChecksItsInputs) {
