@@ -120,6 +120,9 @@ void print_plan(const planner::Plan& p, const planner::DeviceProfile& d, const p
   }
   std::printf("speed:    decode %.1f tok/s, prefill %.0f tok/s (%s)\n", p.decode_tps, p.prefill_tps,
               p.speed_source.c_str());
+  if (p.cpu_weight_gbs > 0)
+    std::printf("          CPU weights stream at %.1f GB/s per decode step, bound by %s\n", p.cpu_weight_gbs,
+                p.cpu_kernel_bound ? "the kernels (threads x per-thread rate)" : "memory (bandwidth x fraction)");
 }
 
 // `speed`: the CPU speed model's constants the plan used (README, "Capacity planning").
@@ -147,6 +150,10 @@ nlohmann::json plan_json(const planner::Plan& p, const planner::DeviceProfile& d
   j["predicted_decode_tps"] = p.decode_tps;
   j["predicted_prefill_tps"] = p.prefill_tps;
   j["speed_source"] = p.speed_source;
+  if (p.cpu_weight_gbs > 0) {
+    j["cpu_weight_gbs"] = p.cpu_weight_gbs;
+    j["cpu_decode_bound"] = p.cpu_kernel_bound ? "kernels" : "memory";
+  }
   j["cpu_speed"] = {{"decode_fraction", speed.decode_fraction},
                     {"decode_gbs_per_thread", speed.decode_gbs_per_thread},
                     {"layer_overhead_s", speed.layer_overhead_s},

@@ -185,7 +185,9 @@ Plan place(const ModelDesc& m, const DeviceProfile& dev, const PlanRequest& req,
   }
   if (first_gpu_layer > 0) {
     // The CPU's attention is measured as a whole (its KV reads included).
-    t_decode += cpu_bytes / (cpu_weight_gbs(speed, dev.cpu_bandwidth_gbs, dev.cpu_threads) * 1e9) +
+    p.cpu_weight_gbs = cpu_weight_gbs(speed, dev.cpu_bandwidth_gbs, dev.cpu_threads);
+    p.cpu_kernel_bound = p.cpu_weight_gbs < dev.cpu_bandwidth_gbs * speed.decode_fraction;
+    t_decode += cpu_bytes / (p.cpu_weight_gbs * 1e9) +
                 cpu_decoder_layers * speed.layer_overhead_s +
                 attention_elements(m, cpu_decoder_layers, n_pos) * double(req.n_seq) * speed.attn_s_per_elem;
     double t_cpu = cpu_flops / (dev.cpu_nominal_gflops * 1e9 * speed.prefill_fraction);

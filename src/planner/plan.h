@@ -69,6 +69,10 @@ struct Plan {
   MemoryBreakdown memory;  // all devices together
   std::vector<DevicePart> parts;
   double decode_tps = 0, prefill_tps = 0;
+  // The CPU's share of a decode step: the GB/s its weights stream at
+  // (cpu_weight_gbs) and which roof that is (0 without CPU layers).
+  double cpu_weight_gbs = 0;
+  bool cpu_kernel_bound = false;  // threads x per-thread rate, not bandwidth x fraction
   std::string speed_source;
   std::string explanation;  // what was placed where, or what does not fit by how much
   std::string suggestion;   // for `no`: the smallest change that fits ("" when none does)

@@ -106,6 +106,10 @@ TEST(CliPlan, BenchCalibrationFeedsThePlan) {
   for (const char* k : {"decode_fraction", "decode_gbs_per_thread", "layer_overhead_s", "attn_s_per_elem", "prefill_fraction"})
     EXPECT_TRUE(p["cpu_speed"][k].is_number()) << k;
   EXPECT_GT(p["cpu_speed"]["decode_fraction"].get<double>(), 0);
+  // Which roof the CPU's weights stream under (calibrated at 10 GB/s: far
+  // below two threads' kernels, so memory).
+  EXPECT_GT(p["cpu_weight_gbs"].get<double>(), 0);
+  EXPECT_EQ(p["cpu_decode_bound"], "memory");
   EXPECT_NE(p["device_description"].get<std::string>().find("calibration file"), std::string::npos);
   std::remove(cal.c_str());
 }

@@ -93,6 +93,30 @@ TEST(Place, CpuDevicesRunOnTheCpuOrSayNoWithASuggestion) {
   EXPECT_NE(big.explanation.find("11.70 GB"), std::string::npos) << big.explanation;
 }
 
+TEST(Place, CpuDecodeUnderTheLowerRoof) {
+  // Two threads: at 36 GB/s memory binds (0.90 x 36 < 2 x 22.5); at 200 GB/s
+  // the kernels do, and more bandwidth no longer speeds decode up.
+  const ModelDesc m = catalog("r1-distill-qwen-1.5b", "Q4_K_M");
+  const CpuSpeed speed = default_cpu_speed(TensorType::Q4_K);
+  Plan at[3];
+  const double bandwidths[3] = {36, 200, 400};
+  for (int i = 0; i < 3; ++i) {
+    auto d = custom_device(0, 1, 24, bandwidths[i], 2);  // no VRAM: a CPU device
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    PlanRequest r;
+    r.n_ctx = 4096;
+    auto p = make_plan(m, *d, r, speed);
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    at[i] = *p;
+  }
+  EXPECT_FALSE(at[0].cpu_kernel_bound);
+  EXPECT_NEAR(at[0].cpu_weight_gbs, 0.90 * 36, 1e-9);
+  EXPECT_TRUE(at[1].cpu_kernel_bound);
+  EXPECT_NEAR(at[1].cpu_weight_gbs, 2 * speed.decode_gbs_per_thread, 1e-9);
+  EXPECT_GT(at[1].decode_tps, at[0].decode_tps);
+  EXPECT_DOUBLE_EQ(at[2].decode_tps, at[1].decode_tps);
+}
+
 TEST(Place, SuggestsTheSmallestChange) {
   // 14B Q4_K_M weights (~9 GB) fit 11.7 GB of RAM, but not with an f32 cache
   // of 8192 positions (3.2 GB): an f16 cache (1.6 GB) is the smallest change.
