@@ -31,10 +31,14 @@ uint64_t sum_lines(const uint64_t* p, uint64_t n_lines) {
   return s;
 }
 
-double median_of(std::vector<double> v) {
+// Median, min and max of the passes (at least one).
+void summarize_passes(BandwidthResult& r) {
+  std::vector<double> v = r.pass_gbs;
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  r.median_gbs = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  r.min_gbs = v.front();
+  r.max_gbs = v.back();
 }
 
 // What the child writes to the parent: a fixed header, then the passes' GB/s
@@ -124,9 +128,7 @@ Expected<BandwidthResult> measure_read_bandwidth_in_child(const BandwidthParams&
   r.buffer_bytes = h.buffer_bytes;
   r.pass_gbs.resize(size_t(h.n_payload));
   std::memcpy(r.pass_gbs.data(), report.data() + sizeof h, payload);
-  r.median_gbs = median_of(r.pass_gbs);
-  r.min_gbs = *std::min_element(r.pass_gbs.begin(), r.pass_gbs.end());
-  r.max_gbs = *std::max_element(r.pass_gbs.begin(), r.pass_gbs.end());
+  summarize_passes(r);
   return r;
 }
 
@@ -190,9 +192,7 @@ Expected<BandwidthResult> measure_read_bandwidth(const BandwidthParams& params) 
   for (uint64_t v : sink) total ^= v;
   asm volatile("" : : "r"(total) : "memory");
 
-  r.median_gbs = median_of(r.pass_gbs);
-  r.min_gbs = *std::min_element(r.pass_gbs.begin(), r.pass_gbs.end());
-  r.max_gbs = *std::max_element(r.pass_gbs.begin(), r.pass_gbs.end());
+  summarize_passes(r);
   return r;
 }
 
